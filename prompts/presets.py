@@ -1,0 +1,75 @@
+"""Rewriter presets: a registry of frozen specs, one per selectable prompt-rewriting LLM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RewriterSpec:
+    name: str
+    source: str  # "hub" | "embedded-gguf" (PyPI package) | "tiny" (built locally)
+    hub_id: str | None
+    style: str  # "completion": few-shot text for base models | "chat": system prompt + chat turns
+    dtype: str
+    quantization: dict[str, str]  # device -> method ("nf4", "int8-dynamic", "none")
+    max_new_tokens: int  # 150 words are ~200 tokens for these tokenizers; leaves room to finish
+    temperature: float
+    top_k: int  # sampling from the top-k only: cheap over a 262k vocabulary, and no rare junk
+    repetition_penalty: float
+    download_gb: float = 0.0
+    is_test_model: bool = False
+
+
+REWRITER_PRESETS: dict[str, RewriterSpec] = {
+    spec.name: spec
+    for spec in (
+        RewriterSpec(
+            name="gemma-3-270m",
+            source="embedded-gguf",
+            hub_id=None,
+            style="completion",
+            dtype="bfloat16",
+            quantization={"cpu": "int8-dynamic", "cuda": "none", "mps": "none"},
+            max_new_tokens=240,
+            temperature=0.7,
+            top_k=40,
+            repetition_penalty=1.1,
+        ),
+        RewriterSpec(
+            name="qwen2.5-3b-instruct",
+            source="hub",
+            hub_id="Qwen/Qwen2.5-3B-Instruct",
+            style="chat",
+            dtype="bfloat16",
+            quantization={"cuda": "nf4", "cpu": "nf4", "mps": "none"},
+            max_new_tokens=240,
+            temperature=0.7,
+            top_k=40,
+            repetition_penalty=1.05,
+            download_gb=6.2,
+        ),
+        RewriterSpec(
+            name="tiny-random",
+            source="tiny",
+            hub_id=None,
+            style="chat",
+            dtype="float32",
+            quantization={"cpu": "none", "cuda": "none", "mps": "none"},
+            max_new_tokens=48,
+            temperature=0.7,
+            top_k=40,
+            repetition_penalty=1.0,
+            is_test_model=True,
+        ),
+    )
+}
+
+
+def get_rewriter_spec(name: str) -> RewriterSpec:
+    try:
+        return REWRITER_PRESETS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown rewriter {name!r}; choose one of {', '.join(REWRITER_PRESETS)} (or 'none')"
+        ) from None

@@ -1,0 +1,280 @@
+"""The prompt rewriter: load an LLM preset, stream a seeded rewrite, return a structured result."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+from pipeline.devices import bitsandbytes_supported, free_accelerator_memory, torch_dtype
+from pipeline.hub import cache_root, ensure_downloaded
+from pipeline.presets import VideoSpec
+from pipeline.request import check_prompt
+from prompts.cleaning import clean, has_loop, trim_to_sentence, word_count
+from prompts.presets import RewriterSpec
+from prompts.templates import Template, load_template
+from prompts.tokens import TokenCounter
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 2  # a second seed when the first output is unusable; more costs too much on CPU
+
+
+class Cancelled(Exception):
+    """The user pressed Stop."""
+
+
+@dataclass(frozen=True)
+class RewriteResult:
+    prompt: str  # the user's prompt
+    rewritten: str  # what the video model will read (the user's prompt on fallback)
+    rewriter: str
+    target: str
+    template_version: str
+    seed: int
+    tokens: int  # target text-encoder tokens of `rewritten`
+    tokens_exact: bool
+    token_limit: int
+    words: int
+    new_tokens: int  # tokens the LLM generated
+    seconds: float
+    fallback: str | None  # why the user's prompt was kept; None when the rewrite is used
+    notes: tuple[str, ...] = ()  # visible adjustments, e.g. sentences dropped to fit the limit
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Watch:
+    """A stopping criterion that counts generated tokens and stops when the user cancels."""
+
+    def __init__(self, cancel: threading.Event | None):
+        self.cancel = cancel
+        self.tokens = 0
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        self.tokens += 1
+        stop = self.cancel is not None and self.cancel.is_set()
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+class Rewriter:
+    """A loaded rewriting LLM. Use `Rewriter.load(spec, device)`; tests hand it tiny models."""
+
+    def __init__(self, spec: RewriterSpec, model, tokenizer, device: str, quantization: str):
+        self.spec = spec
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = device
+        self.quantization = quantization
+        self._lock = threading.Lock()  # one generation at a time: seeding uses torch's global RNG
+        self._counters: dict[str, TokenCounter] = {}
+        self._offloaded = False
+
+    # -- loading ---------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, spec: RewriterSpec, device: str) -> Rewriter:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        quant = spec.quantization.get(device, "none")
+        if spec.source == "embedded-gguf":
+            from prompts.embedded import load_gemma_270m
+
+            model, tokenizer = load_gemma_270m(cache_root(), device=device, quantize=quant)
+            return cls(spec, model, tokenizer, device, quant)
+        if spec.source == "tiny":
+            from pipeline.tiny import ensure_tiny
+
+            folder = ensure_tiny("lm", cache_root())
+        else:
+            folder = ensure_downloaded(spec.hub_id, spec.download_gb)
+        kwargs = {"dtype": torch_dtype(spec.dtype, device)}
+        if quant == "nf4" and bitsandbytes_supported(device):
+            import torch
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_compute_dtype=torch.bfloat16 if device == "cuda" else torch.float32,
+                bnb_4bit_use_double_quant=True,
+            )
+            kwargs["device_map"] = device
+        else:
+            quant = "none"
+        if device == "cpu" and not spec.is_test_model and spec.source == "hub":
+            log.warning("%s on CPU is slow; expect tens of seconds per rewrite", spec.name)
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs).eval()
+        if "device_map" not in kwargs:
+            model.to(device)
+        return cls(spec, model, AutoTokenizer.from_pretrained(folder), device, quant)
+
+    def describe(self) -> str:
+        return f"{self.spec.name} on {self.device} ({self.quantization if self.quantization != 'none' else 'unquantized'})"
+
+    def release_accelerator(self) -> None:
+        """Free accelerator memory before the video model runs (moved back on the next rewrite)."""
+        if self.device == "cpu" or self._offloaded:
+            return
+        try:
+            self.model.to("cpu")
+        except Exception as err:  # some quantized layouts refuse to move; fall back to dropping it
+            log.warning("could not move %s to CPU (%s); it will be reloaded", self.spec.name, err)
+            self.model = None
+        self._offloaded = True
+        free_accelerator_memory()
+
+    def _ensure_on_device(self) -> None:
+        if not self._offloaded:
+            return
+        if self.model is None:
+            fresh = Rewriter.load(self.spec, self.device)
+            self.model, self.tokenizer = fresh.model, fresh.tokenizer
+        else:
+            self.model.to(self.device)
+        self._offloaded = False
+
+    def counter(self, target: VideoSpec) -> TokenCounter:
+        if target.name not in self._counters:
+            self._counters[target.name] = TokenCounter.for_target(target)
+        return self._counters[target.name]
+
+    # -- rewriting -------------------------------------------------------------------------------
+    def rewrite(self, prompt: str, target: VideoSpec, seed: int = 0, cancel: threading.Event | None = None) -> RewriteResult:
+        for item in self.stream(prompt, target, seed, cancel):
+            if isinstance(item, RewriteResult):
+                return item
+        raise RuntimeError("rewrite stream ended without a result")
+
+    def stream(
+        self, prompt: str, target: VideoSpec, seed: int = 0, cancel: threading.Event | None = None
+    ) -> Iterator[str | RewriteResult]:
+        """Yield the rewrite as it grows (str), then the final RewriteResult."""
+        start = time.perf_counter()
+        prompt = check_prompt(prompt)
+        template = load_template(target.template_family)
+        counter = self.counter(target)
+        new_tokens, notes, rewritten, fallback = 0, [], None, None
+
+        # 1. Prompts that are already detailed scene descriptions are kept as written
+        if word_count(prompt) >= target.word_target[0]:
+            fallback = f"prompt already detailed ({word_count(prompt)} words); kept as written"
+
+        # 2. Generate, retrying once with the next seed when the output is unusable
+        for attempt in range(MAX_ATTEMPTS if fallback is None else 0):
+            text = ""
+            try:
+                for text, new_tokens in self._generate(template, prompt, seed + attempt, cancel):
+                    yield text
+            except Cancelled:
+                raise
+            except Exception as err:
+                log.exception("rewriter %s failed", self.spec.name)
+                fallback = f"rewriter failed: {type(err).__name__}: {err}"
+                break
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            rewritten, why_not, notes = self._finish(text, target, counter)
+            if why_not is None:
+                fallback = None
+                break
+            fallback, rewritten = why_not, None
+
+        # 3. Result; on fallback the user's prompt goes to the video model unchanged
+        final = rewritten if rewritten is not None else prompt
+        count = counter.count(final)
+        yield RewriteResult(
+            prompt=prompt,
+            rewritten=final,
+            rewriter=self.spec.name,
+            target=target.name,
+            template_version=template.version,
+            seed=seed,
+            tokens=count.tokens,
+            tokens_exact=count.exact,
+            token_limit=count.limit,
+            words=word_count(final),
+            new_tokens=new_tokens,
+            seconds=round(time.perf_counter() - start, 3),
+            fallback=fallback,
+            notes=tuple(notes),
+        )
+
+    def _finish(self, text: str, target: VideoSpec, counter: TokenCounter) -> tuple[str, str | None, list[str]]:
+        """Clean and check one output. Returns (text, reason it is unusable or None, notes)."""
+        notes = []
+        low, high = target.word_range
+        text = trim_to_sentence(clean(text), max_words=high)
+        if not text:
+            return text, "the rewriter returned nothing usable", notes
+        if has_loop(text):
+            return text, "the rewriter repeated itself", notes
+        if counter.count(text).over:
+            text = counter.fit(text)
+            notes.append(f"last sentences dropped to fit the {counter.limit}-token limit")
+        if word_count(text) < low:
+            return text, f"the rewrite was too short ({word_count(text)} words; {low}-{high} expected)", notes
+        if not text.endswith((".", "!", "?", '"', "”")):
+            text += "."
+        return text, None, notes
+
+    def _generate(self, template: Template, prompt: str, seed: int, cancel: threading.Event | None):
+        """Yield (cleaned text so far, tokens generated) while the model writes."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        with self._lock:
+            self._ensure_on_device()
+            tok = self.tokenizer
+            if self.spec.style == "completion":
+                text, opening = template.completion_prompt(prompt)
+                inputs = tok(text, return_tensors="pt")
+                stop_strings = ["\n", "Idea:"]
+            else:
+                opening = ""
+                inputs = tok.apply_chat_template(
+                    template.chat_messages(prompt), add_generation_prompt=True, return_tensors="pt", return_dict=True
+                )
+                stop_strings = None
+            inputs = {k: v.to(self.model.device) for k, v in inputs.items()}
+            streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+            watch = _Watch(cancel)
+            failure: list[BaseException] = []
+
+            def run():
+                try:
+                    torch.manual_seed(seed)
+                    with torch.inference_mode():
+                        self.model.generate(
+                            **inputs,
+                            do_sample=True,
+                            temperature=self.spec.temperature,
+                            top_k=self.spec.top_k,
+                            top_p=1.0,
+                            repetition_penalty=self.spec.repetition_penalty,
+                            max_new_tokens=self.spec.max_new_tokens,
+                            stopping_criteria=[watch],
+                            stop_strings=stop_strings,
+                            tokenizer=tok,
+                            streamer=streamer,
+                            pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+                        )
+                except BaseException as err:  # re-raised in the caller's thread below
+                    failure.append(err)
+                    streamer.end()
+
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            out = opening
+            for piece in streamer:
+                out += piece
+                yield out, watch.tokens
+            worker.join()
+            if failure:
+                raise failure[0]
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
