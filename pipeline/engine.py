@@ -18,6 +18,10 @@ from prompts.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
 
+DEFAULT_PRESETS = {"cuda": ("qwen2.5-3b-instruct", "wan2.1-t2v-1.3b"), "other": ("gemma-3-270m", "tiny-random")}
+
+RECENT_REWRITES = 256  # rewrites remembered so an unedited rewrite keeps its record when rendered
+
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total); stages: rewrite, denoise, encode
 
 
@@ -30,6 +34,22 @@ class Engine:
         self.outputs = Path(outputs)
         self._render_lock = threading.Lock()  # one render at a time on the accelerator
         self._counter: TokenCounter | None = None
+        self._recent: dict[str, dict] = {}  # rewritten text -> its rewrite record, for the sidecar
+
+    @classmethod
+    def load(cls, rewriter: str | None, video: str | None, outputs: Path, device: str | None = None) -> Engine:
+        """Load presets by name; None picks the device's default, rewriter "none" loads no LLM."""
+        from pipeline.devices import pick_device
+        from pipeline.loading import load_video
+        from pipeline.presets import get_video_spec
+        from prompts.presets import get_rewriter_spec
+
+        device = device or pick_device()
+        default_rewriter, default_video = default_presets(device)
+        video_spec = get_video_spec(video or default_video)
+        rewriter_name = rewriter or default_rewriter
+        llm = None if rewriter_name == "none" else Rewriter.load(get_rewriter_spec(rewriter_name), device)
+        return cls(load_video(video_spec, device), llm, outputs)
 
     @property
     def spec(self):
@@ -54,7 +74,15 @@ class Engine:
     ) -> Iterator[str | RewriteResult]:
         if self.rewriter is None:
             raise ValueError("No rewriter is loaded (started with --rewriter none).")
-        return self.rewriter.stream(prompt, self.spec, seed, cancel)
+        for item in self.rewriter.stream(prompt, self.spec, seed, cancel):
+            if isinstance(item, RewriteResult):
+                self._remember(item)
+            yield item
+
+    def _remember(self, result: RewriteResult) -> None:
+        if len(self._recent) >= RECENT_REWRITES:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[result.rewritten] = _rewrite_info(result)
 
     def rewrite(self, prompt: str, seed: int = 0, cancel: threading.Event | None = None, progress: ProgressFn | None = None) -> RewriteResult:
         for item in self.rewrite_stream(prompt, seed, cancel):
@@ -74,6 +102,7 @@ class Engine:
         rewrite_seed: int = 0,
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
+        out: Path | None = None,
         **settings,
     ) -> GenerationResult:
         """Validate settings, rewrite when asked and needed, then render. Errors are ValueErrors."""
@@ -85,21 +114,36 @@ class Engine:
         # 2. Rewrite first when the rewritten box is empty (and a rewriter is loaded)
         if not use_raw and request.rewritten is None and self.rewriter is not None:
             result = self.rewrite(request.prompt, rewrite_seed, cancel, progress)
-            info = {k: v for k, v in result.to_dict().items() if k not in ("prompt", "rewritten")}
             request = build_request(
-                self.spec, request.prompt, rewritten=result.rewritten, rewrite_info=info,
+                self.spec, request.prompt, rewritten=result.rewritten, rewrite_info=_rewrite_info(result),
                 **{**settings, "seed": request.seed},
             )
         elif request.rewritten is not None:
-            request = _with_info(request, {"rewriter": "edited or supplied by the user"})
+            known = self._recent.get(request.rewritten)
+            if known is not None and known.get("prompt") == request.prompt:
+                request = _with_info(request, known)
+            else:
+                request = _with_info(request, {"rewriter": "edited or supplied by the user"})
         else:
             request = _with_info(request, {"rewriter": None, "fallback": "used as written"})
-        return self.render(request, progress, cancel)
+        return self.render(request, progress, cancel, out)
 
     def render(
-        self, request: GenerationRequest, progress: ProgressFn | None = None, cancel: threading.Event | None = None
+        self,
+        request: GenerationRequest,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        out: Path | None = None,
     ) -> GenerationResult:
+        """Denoise, encode and record one video; `out` (an .mp4 path) must not exist."""
         import torch
+
+        if out is not None:
+            out = Path(out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            for path in (out, out.with_suffix(".json")):
+                if path.exists():
+                    raise FileExistsError(f"{path} exists; refusing to overwrite it")
 
         count = self.counter.count(request.prompt_used)
         if count.over:
@@ -139,7 +183,7 @@ class Engine:
 
         # 3. Encode and record
         start = time.perf_counter()
-        stem = new_stem(self.outputs)
+        stem = out.with_suffix("") if out is not None else new_stem(self.outputs)
         video_path = encode_mp4(
             frames, stem.with_suffix(".mp4"), self.spec.fps,
             progress=(lambda i, n: progress("encode", i, n)) if progress else None,
@@ -176,6 +220,15 @@ class Engine:
             "memory": list(self.video.memory),
             "timings": timings,
         }
+
+
+def default_presets(device: str) -> tuple[str, str]:
+    """(rewriter, video) when none is chosen: the real models on CUDA, embedded/tiny elsewhere."""
+    return DEFAULT_PRESETS["cuda" if device == "cuda" else "other"]
+
+
+def _rewrite_info(result: RewriteResult) -> dict:
+    return {k: v for k, v in result.to_dict().items() if k != "rewritten"}
 
 
 def _with_info(request: GenerationRequest, info: dict) -> GenerationRequest:

@@ -1,0 +1,247 @@
+"""The Gradio UI: prompt -> editable streamed rewrite -> video beside the prompt and reference image."""
+
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+
+from pipeline.engine import Engine
+from pipeline.hub import ModelUnavailableError
+from pipeline.presets import ASPECTS
+from pipeline.request import GUIDANCE_RANGE, MAX_PROMPT_CHARS, MAX_SEED, STEPS_RANGE
+from prompts.cleaning import word_count
+from prompts.rewriter import Cancelled, RewriteResult
+
+EXAMPLES = [
+    "a unicorn eating spaghetti",
+    "a paper boat drifting down a rainy street gutter, camera follows it",
+    "two astronauts playing chess on the moon, zoom in",
+    "a neon sign that says \"open late\" flickering in the rain",
+    "an origami crane unfolding into a real bird, slow motion",
+]
+
+GPU = "gpu"  # one concurrency group: rewrite and render share the accelerator
+
+
+class Sessions:
+    """Per-browser-session cancel flags, so Stop in one tab never stops another user's job."""
+
+    def __init__(self):
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def begin(self, request: gr.Request | None) -> threading.Event:
+        event = threading.Event()
+        with self._lock:
+            self._events[_session(request)] = event
+        return event
+
+    def cancel(self, request: gr.Request | None) -> None:
+        with self._lock:
+            event = self._events.get(_session(request))
+        if event is not None:
+            event.set()
+
+
+def build_demo(engine: Engine) -> gr.Blocks:
+    spec = engine.spec
+    sessions = Sessions()
+    sizes = spec.sizes
+
+    # -- handlers ----------------------------------------------------------------------------------
+    def rewrite(prompt: str, rewrite_seed: float = 0, request: gr.Request = None, progress=gr.Progress()):
+        """Rewrite a short prompt into a detailed scene description for the video model."""
+        if engine.rewriter is None:
+            raise gr.Error("No rewriter is loaded (the app was started with --rewriter none).")
+        cancel = sessions.begin(request)
+        result = None
+        try:
+            for item in engine.rewrite_stream(prompt, _int(rewrite_seed, "rewrite seed"), cancel):
+                if isinstance(item, RewriteResult):
+                    result = item
+                else:
+                    progress((word_count(item), spec.word_target[1]), desc="Rewriting", unit="words")
+                    yield item
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+        except Cancelled:
+            raise gr.Error("Rewrite stopped.") from None
+        if result.fallback:
+            gr.Warning(f"Kept your prompt: {result.fallback}")
+        for note in result.notes:
+            gr.Info(note)
+        yield result.rewritten
+
+    def generate(
+        prompt: str,
+        rewritten: str = "",
+        use_raw: bool = False,
+        image: str | None = None,
+        seed: float = -1,
+        height: float = sizes["16:9"][0],
+        width: float = sizes["16:9"][1],
+        num_frames: float = spec.num_frames,
+        num_inference_steps: float = spec.num_inference_steps,
+        guidance_scale: float = spec.guidance_scale,
+        negative_prompt: str = spec.negative_prompt,
+        rewrite_seed: float = 0,
+        request: gr.Request = None,
+        progress=gr.Progress(track_tqdm=True),
+    ):
+        """Render a video. Uses `rewritten` if given, else rewrites `prompt` first (unless use_raw)."""
+        cancel = sessions.begin(request)
+        labels = {"rewrite": ("Rewriting", "tokens"), "denoise": ("Denoising", "steps"), "encode": ("Encoding", "frames")}
+
+        def report(stage: str, done: int, total: int):
+            desc, unit = labels[stage]
+            progress((done, total) if total else None, desc=desc, unit=unit)
+
+        try:
+            result = engine.generate(
+                prompt,
+                rewritten=rewritten,
+                use_raw=bool(use_raw),
+                rewrite_seed=_int(rewrite_seed, "rewrite seed"),
+                image_path=image or None,
+                seed=_int(seed, "seed"),
+                height=_int(height, "height"),
+                width=_int(width, "width"),
+                num_frames=_int(num_frames, "frames"),
+                num_inference_steps=_int(num_inference_steps, "steps"),
+                guidance_scale=float(guidance_scale),
+                negative_prompt=negative_prompt,
+                progress=report,
+                cancel=cancel,
+            )
+        except (ValueError, ModelUnavailableError) as err:
+            raise gr.Error(str(err)) from None
+        except Cancelled:
+            raise gr.Error("Generation stopped.") from None
+        return result.video_path, result.prompt_used, result.seed, result.sidecar_path
+
+    def fill_rewrite(prompt: str, rewritten: str, use_raw: bool, rewrite_seed: float, request: gr.Request = None, progress=gr.Progress()):
+        # Generate with an empty box: stream the rewrite into it first, so the user sees it.
+        if use_raw or (rewritten or "").strip() or engine.rewriter is None:
+            yield gr.skip()
+            return
+        yield from rewrite(prompt, rewrite_seed, request, progress)
+
+    def counts(text: str) -> str:
+        text = text or ""
+        if not text.strip():
+            return f"0 words · 0 / {spec.token_limit} tokens"
+        count = engine.counter.count(text)
+        low, high = spec.word_range
+        words = word_count(text)
+        warn = " · **over the limit: the model would cut the rest**" if count.over else ""
+        hint = "" if low <= words <= high else f" (aim {low}-{high})"
+        return f"{words} words{hint} · {count.label()}{warn}"
+
+    def on_aspect(aspect: str):
+        h, w = sizes[aspect]
+        return h, w
+
+    def on_duration(seconds: float):
+        return spec.frames_for_seconds(seconds)
+
+    def stop(request: gr.Request = None):
+        sessions.cancel(request)
+
+    # -- layout ------------------------------------------------------------------------------------
+    with gr.Blocks(title="Rewrite & Render") as demo:
+        gr.Markdown("# Rewrite & Render\nType a short idea; an LLM rewrites it into a detailed scene "
+                    "description (edit it freely), and the video model renders it.")
+        gr.Markdown(f"**Status:** {engine.status()}", elem_id="status")
+        if spec.is_test_model:
+            gr.Markdown(f"⚠️ `{spec.name}` is an offline test model: its videos are noise. "
+                        "Start with `--video wan2.1-t2v-1.3b` on a CUDA GPU for real videos.")
+        with gr.Row():
+            with gr.Column(scale=3):
+                prompt = gr.Textbox(label="Prompt", lines=3, max_length=MAX_PROMPT_CHARS,
+                                    placeholder="a unicorn eating spaghetti", elem_id="prompt")
+                use_raw = gr.Checkbox(label="Use my prompt as written (skip the rewrite)", value=False)
+                with gr.Row():
+                    rewrite_btn = gr.Button("Rewrite", elem_id="rewrite-btn")
+                    generate_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+                gr.Examples(EXAMPLES, inputs=[prompt], label="Examples")
+            with gr.Column(scale=2):
+                aspect = gr.Radio(list(ASPECTS), value="16:9", label="Aspect")
+                duration = gr.Slider(
+                    minimum=spec.seconds_for_frames(spec.frame_step + 1),
+                    maximum=spec.seconds_for_frames(spec.max_frames),
+                    value=spec.seconds_for_frames(spec.num_frames), step=0.25, label="Duration (seconds)",
+                )
+                with gr.Row():
+                    seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", minimum=-1, maximum=MAX_SEED)
+                    randomize = gr.Button("🎲 Randomize", size="sm")
+                with gr.Accordion("Advanced settings", open=False):
+                    steps = gr.Slider(*STEPS_RANGE, value=spec.num_inference_steps, step=1, label="Steps")
+                    guidance = gr.Slider(*GUIDANCE_RANGE, value=spec.guidance_scale, step=0.5, label="Guidance scale")
+                    negative = gr.Textbox(value=spec.negative_prompt, lines=2, label="Negative prompt")
+                    with gr.Row():
+                        height = gr.Number(value=sizes["16:9"][0], precision=0, step=spec.size_multiple,
+                                           label=f"Height (multiple of {spec.size_multiple})")
+                        width = gr.Number(value=sizes["16:9"][1], precision=0, step=spec.size_multiple,
+                                          label=f"Width (multiple of {spec.size_multiple})")
+                        frames = gr.Number(value=spec.num_frames, precision=0, step=spec.frame_step,
+                                           label=f"Frames ({spec.frame_step}k+1, max {spec.max_frames})")
+                    rewrite_seed = gr.Number(value=0, precision=0, label="Rewrite seed", minimum=0, maximum=MAX_SEED)
+        with gr.Row():
+            with gr.Column():
+                rewritten = gr.Textbox(value="", label="Rewritten prompt (editable)", lines=8, max_length=MAX_PROMPT_CHARS,
+                                       elem_id="rewritten")
+                count_md = gr.Markdown(counts(""), elem_id="counts")
+                prompt_used = gr.Textbox(label="Prompt used for the video", interactive=False, lines=3)
+            with gr.Column():
+                video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True)
+                seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed-used")
+                sidecar = gr.File(label="Sidecar (JSON)")
+            with gr.Column():
+                image = gr.Image(label="Reference image (optional)", type="filepath", sources=["upload", "clipboard"])
+                gr.Markdown(f"The reference image is shown and recorded in the run's sidecar, but "
+                            f"**not used by `{spec.name}`**, a text-only video model.")
+
+        # -- events ----------------------------------------------------------------------------------
+        rewrite_evt = rewrite_btn.click(
+            rewrite, [prompt, rewrite_seed], rewritten, api_name="rewrite", concurrency_id=GPU
+        )
+        gen_inputs = [prompt, rewritten, use_raw, image, seed, height, width, frames, steps, guidance, negative, rewrite_seed]
+        fill_evt = generate_btn.click(
+            fill_rewrite, [prompt, rewritten, use_raw, rewrite_seed], rewritten,
+            api_visibility="private", concurrency_id=GPU,
+        )
+        gen_evt = fill_evt.success(
+            generate, gen_inputs, [video, prompt_used, seed_used, sidecar], api_name="generate", concurrency_id=GPU
+        )
+        stop_btn.click(stop, None, None, cancels=[rewrite_evt, fill_evt, gen_evt], api_visibility="private", queue=False)
+        rewritten.change(counts, rewritten, count_md, api_visibility="private", show_progress="hidden",
+                         queue=False, trigger_mode="always_last")
+        aspect.change(on_aspect, aspect, [height, width], api_visibility="private", queue=False)
+        duration.change(on_duration, duration, frames, api_visibility="private", queue=False)
+        randomize.click(lambda: gr.Number(value=_random_seed()), None, seed, api_visibility="private", queue=False)
+    return demo
+
+
+def _random_seed() -> int:
+    from pipeline.request import random_seed
+
+    return random_seed()
+
+
+def _int(value, name: str) -> int:
+    """Gradio numbers arrive as floats (or None when a box is cleared): accept whole numbers only."""
+    if value is None or value == "":
+        raise gr.Error(f"The {name} box is empty.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"The {name} must be a number, got {value!r}.") from None
+    if not number.is_integer():
+        raise gr.Error(f"The {name} must be a whole number, got {value}.")
+    return int(number)
+
+
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "cli"
