@@ -23,17 +23,18 @@ _SENTENCE_END = re.compile(r"[.!?][\"'”’)]?(?=\s|$)")
 def clean(text: str) -> str:
     """Strip preamble, labels, markdown, wrapping quotes and scaffolding; join into one paragraph."""
     text = text.replace("\r", "")
-    # 1. Cut anything after leaked scaffolding (a new "Idea:", chat control tokens)
-    match = _SCAFFOLD.search(text)
-    if match:
-        text = text[: match.start()]
-    # 2. Preamble and labels, possibly stacked ("Sure! Here is the prompt: Scene: ...")
+    # 1. Preamble and labels, possibly stacked ("Sure! Here is the prompt: Scene: ...")
     for _ in range(3):
         stripped = _LABEL.sub("", _PREAMBLE.sub("", text, count=1), count=1)
         if stripped == text:
             break
         text = stripped
-    # 3. Markdown and paragraphs
+    # 2. Cut anything after leaked scaffolding (a new "Idea:", chat control tokens)
+    match = _SCAFFOLD.search(text)
+    if match:
+        text = text[: match.start()]
+    # 3. Markdown (heading lines are titles: dropped whole) and paragraphs
+    text = re.sub(r"^\s*#+[^\n]*(\n|$)", "", text, flags=re.MULTILINE)
     text = _MARKDOWN.sub("", text)
     text = re.sub(r"\s+", " ", text).strip()
     # 4. Wrapping quotes (only when the whole text is quoted)

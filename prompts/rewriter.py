@@ -208,11 +208,12 @@ class Rewriter:
         """Clean and check one output. Returns (text, reason it is unusable or None, notes)."""
         notes = []
         low, high = target.word_range
-        text = trim_to_sentence(clean(text), max_words=high)
-        if not text:
-            return text, "the rewriter returned nothing usable", notes
+        text = clean(text)
         if has_loop(text):
             return text, "the rewriter repeated itself", notes
+        text = trim_to_sentence(text, max_words=high)
+        if not text:
+            return text, "the rewriter returned nothing usable", notes
         if counter.count(text).over:
             text = counter.fit(text)
             notes.append(f"last sentences dropped to fit the {counter.limit}-token limit")

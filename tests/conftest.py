@@ -1,0 +1,30 @@
+"""Shared fixtures: offline environment and tiny models loaded through the real loaders."""
+
+import os
+import socket
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tmp_path_factory):
+    from pipeline.engine import Engine
+
+    return Engine.load("tiny-random", "tiny-random", tmp_path_factory.mktemp("outputs"), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_spec():
+    from pipeline.presets import get_video_spec
+
+    return get_video_spec("tiny-random")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

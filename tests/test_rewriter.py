@@ -1,0 +1,105 @@
+import threading
+
+import pytest
+
+from prompts.rewriter import Cancelled, RewriteResult
+from prompts.templates import load_template
+
+GOOD = (
+    "A red ball bouncing across a polished wooden floor in a bright living room. Morning sunlight "
+    "streams through tall windows, and each bounce leaves a soft echo as dust motes drift in the "
+    "light. The camera follows the ball at floor level, slowly tracking to the right as it rolls "
+    "past a sofa and a sleeping cat. Warm colors, crisp detail, shallow depth of field, playful and "
+    "calm mood, smooth natural motion, gentle shadows stretching along the boards as the ball comes "
+    "to rest near a potted plant by the door."
+)
+
+
+def fake_generate(outputs):
+    calls = []
+
+    def generate(template, prompt, seed, cancel):
+        calls.append(seed)
+        text = outputs[min(len(calls) - 1, len(outputs) - 1)]
+        if isinstance(text, Exception):
+            raise text
+        for i in range(1, 4):
+            yield text[: len(text) * i // 3], i
+
+    return generate, calls
+
+
+def run(engine, monkeypatch, outputs, prompt="a red ball bouncing", seed=0):
+    gen, calls = fake_generate(outputs)
+    monkeypatch.setattr(engine.rewriter, "_generate", gen)
+    items = list(engine.rewrite_stream(prompt, seed))
+    assert isinstance(items[-1], RewriteResult) and all(isinstance(i, str) for i in items[:-1])
+    return items[-1], calls, items[:-1]
+
+
+def test_good_output_is_used_and_streamed(tiny_engine, monkeypatch):
+    result, calls, partials = run(tiny_engine, monkeypatch, ["Sure! Here it is: " + GOOD + "\nIdea: x"])
+    assert result.fallback is None and result.rewritten == GOOD
+    assert 50 <= result.words <= 150 and result.tokens_exact and result.tokens < 512
+    assert calls == [0] and len(partials) == 3
+
+
+def test_unusable_output_retries_with_next_seed_then_falls_back(tiny_engine, monkeypatch):
+    result, calls, _ = run(tiny_engine, monkeypatch, ["Too short.", "Still short."], seed=5)
+    assert calls == [5, 6]
+    assert result.rewritten == "a red ball bouncing"
+    assert "too short" in result.fallback
+
+
+def test_retry_can_rescue(tiny_engine, monkeypatch):
+    result, calls, _ = run(tiny_engine, monkeypatch, ["", GOOD])
+    assert calls == [0, 1] and result.rewritten == GOOD and result.fallback is None
+
+
+def test_model_failure_falls_back_with_reason(tiny_engine, monkeypatch):
+    result, _, _ = run(tiny_engine, monkeypatch, [RuntimeError("CUDA out of memory")])
+    assert result.rewritten == "a red ball bouncing"
+    assert "CUDA out of memory" in result.fallback
+
+
+def test_looping_output_is_rejected(tiny_engine, monkeypatch):
+    loop = "A red ball bounces high. " + "the ball bounces again " * 20
+    result, _, _ = run(tiny_engine, monkeypatch, [loop, loop])
+    assert "repeated" in result.fallback
+
+
+def test_over_long_output_is_cut_at_sentences_and_said(tiny_engine, monkeypatch):
+    counter = tiny_engine.rewriter.counter(tiny_engine.spec)
+    limit = counter.count(GOOD).tokens - 30
+    monkeypatch.setattr(counter, "limit", limit)
+    result, _, _ = run(tiny_engine, monkeypatch, [GOOD])
+    assert result.fallback is None
+    assert result.tokens <= limit and result.rewritten.endswith(".")
+    assert GOOD.startswith(result.rewritten[:-1]) and result.notes
+
+
+def test_detailed_prompt_is_kept(tiny_engine, monkeypatch):
+    result, calls, _ = run(tiny_engine, monkeypatch, [GOOD], prompt=GOOD)
+    assert calls == [] and result.rewritten == GOOD and "already detailed" in result.fallback
+
+
+def test_empty_prompt_is_an_error_not_a_fallback(tiny_engine):
+    with pytest.raises(ValueError, match="empty"):
+        list(tiny_engine.rewrite_stream("   "))
+
+
+def test_real_tiny_model_is_seeded(tiny_engine):
+    rw, spec = tiny_engine.rewriter, tiny_engine.spec
+    template = load_template("wan")
+    first = [t for t, _ in rw._generate(template, "a red ball", 3, None)][-1]
+    again = [t for t, _ in rw._generate(template, "a red ball", 3, None)][-1]
+    other = [t for t, _ in rw._generate(template, "a red ball", 4, None)][-1]
+    assert first == again and first != other
+    a, b = rw.rewrite("a red ball", spec, seed=3), rw.rewrite("a red ball", spec, seed=3)
+    assert (a.rewritten, a.new_tokens, a.fallback) == (b.rewritten, b.new_tokens, b.fallback)
+
+def test_cancel_stops_generation(tiny_engine):
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        list(tiny_engine.rewrite_stream("a red ball", 0, cancel))
