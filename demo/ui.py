@@ -8,6 +8,7 @@ import gradio as gr
 
 from pipeline.engine import Engine
 from pipeline.hub import ModelUnavailableError
+from pipeline.images import load_reference_image
 from pipeline.presets import ASPECTS
 from pipeline.request import GUIDANCE_RANGE, MAX_PROMPT_CHARS, MAX_SEED, STEPS_RANGE
 from prompts.cleaning import word_count
@@ -145,6 +146,14 @@ def build_demo(engine: Engine) -> gr.Blocks:
     def on_duration(seconds: float):
         return spec.frames_for_seconds(seconds)
 
+    def show_image(path: str | None):
+        if not path:
+            return None
+        try:
+            return load_reference_image(path)
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+
     def stop(request: gr.Request = None):
         sessions.cancel(request)
 
@@ -174,20 +183,20 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     value=spec.seconds_for_frames(spec.num_frames), step=0.25, label="Duration (seconds)",
                 )
                 with gr.Row():
-                    seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", minimum=-1, maximum=MAX_SEED)
+                    seed = gr.Number(value=-1, label="Seed (-1: random)", minimum=-1, maximum=MAX_SEED)
                     randomize = gr.Button("🎲 Randomize", size="sm")
                 with gr.Accordion("Advanced settings", open=False):
                     steps = gr.Slider(*STEPS_RANGE, value=spec.num_inference_steps, step=1, label="Steps")
                     guidance = gr.Slider(*GUIDANCE_RANGE, value=spec.guidance_scale, step=0.5, label="Guidance scale")
                     negative = gr.Textbox(value=spec.negative_prompt, lines=2, label="Negative prompt")
                     with gr.Row():
-                        height = gr.Number(value=sizes["16:9"][0], precision=0, step=spec.size_multiple,
+                        height = gr.Number(value=sizes["16:9"][0], step=spec.size_multiple,
                                            label=f"Height (multiple of {spec.size_multiple})")
-                        width = gr.Number(value=sizes["16:9"][1], precision=0, step=spec.size_multiple,
+                        width = gr.Number(value=sizes["16:9"][1], step=spec.size_multiple,
                                           label=f"Width (multiple of {spec.size_multiple})")
-                        frames = gr.Number(value=spec.num_frames, precision=0, step=spec.frame_step,
+                        frames = gr.Number(value=spec.num_frames, step=spec.frame_step,
                                            label=f"Frames ({spec.frame_step}k+1, max {spec.max_frames})")
-                    rewrite_seed = gr.Number(value=0, precision=0, label="Rewrite seed", minimum=0, maximum=MAX_SEED)
+                    rewrite_seed = gr.Number(value=0, label="Rewrite seed", minimum=0, maximum=MAX_SEED)
         with gr.Row():
             with gr.Column():
                 rewritten = gr.Textbox(value="", label="Rewritten prompt (editable)", lines=8, max_length=MAX_PROMPT_CHARS,
@@ -199,7 +208,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed-used")
                 sidecar = gr.File(label="Sidecar (JSON)")
             with gr.Column():
-                image = gr.Image(label="Reference image (optional)", type="filepath", sources=["upload", "clipboard"])
+                image = gr.File(label="Reference image (optional)", file_types=["image"], type="filepath")
+                image_view = gr.Image(label="Reference image", interactive=False, height=240)
                 gr.Markdown(f"The reference image is shown and recorded in the run's sidecar, but "
                             f"**not used by `{spec.name}`**, a text-only video model.")
 
@@ -218,6 +228,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         stop_btn.click(stop, None, None, cancels=[rewrite_evt, fill_evt, gen_evt], api_visibility="private", queue=False)
         rewritten.change(counts, rewritten, count_md, api_visibility="private", show_progress="hidden",
                          queue=False, trigger_mode="always_last")
+        image.change(show_image, image, image_view, api_visibility="private", queue=False)
         aspect.change(on_aspect, aspect, [height, width], api_visibility="private", queue=False)
         duration.change(on_duration, duration, frames, api_visibility="private", queue=False)
         randomize.click(lambda: gr.Number(value=_random_seed()), None, seed, api_visibility="private", queue=False)
