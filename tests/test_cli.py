@@ -1,0 +1,55 @@
+"""The two command lines, run as users run them (subprocesses)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, stdin=None):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_prompts_rewrite_jsonl_from_stdin():
+    proc = run("prompts", "rewrite", "--rewriter", "tiny-random", "--target", "tiny-random", "--seed", "3", "--jsonl",
+               stdin="a red ball\n\na blue box\n")
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["prompt"] for r in rows] == ["a red ball", "a blue box"]
+    for r in rows:
+        assert {"prompt", "rewritten", "rewriter", "target", "seed", "tokens", "seconds", "fallback"} <= set(r)
+        assert r["rewriter"] == "tiny-random" and r["target"] == "tiny-random" and r["seed"] == 3
+        assert r["tokens"] > 0 and (r["fallback"] is None or isinstance(r["fallback"], str))
+
+
+def test_pipeline_generate_writes_video_and_sidecar_and_refuses_overwrite(tmp_path):
+    out = tmp_path / "clip.mp4"
+    args = ("pipeline", "generate", "a red ball", "--rewriter", "none", "--video", "tiny-random",
+            "--seed", "5", "--steps", "2", "--frames", "5", "--out", str(out))
+    proc = run(*args)
+    assert proc.returncode == 0, proc.stderr
+    sidecar = Path(proc.stdout.strip().splitlines()[-1])
+    assert sidecar == out.with_suffix(".json") and out.stat().st_size > 0
+    record = json.loads(sidecar.read_text())
+    assert record["seed"] == 5 and record["settings"]["num_frames"] == 5 and record["rewrite"]["rewriter"] is None
+
+    before = out.read_bytes()
+    again = run(*args)
+    assert again.returncode != 0 and "exists" in again.stderr
+    assert out.read_bytes() == before
+
+
+def test_pipeline_generate_reports_bad_settings_without_traceback(tmp_path):
+    proc = run("pipeline", "generate", "a red ball", "--rewriter", "none", "--video", "tiny-random",
+               "--frames", "6", "--out", str(tmp_path / "x.mp4"))
+    assert proc.returncode == 2 and "4k+1" in proc.stderr and "Traceback" not in proc.stderr
+    bad = tmp_path / "bad.png"
+    bad.write_text("nope")
+    proc = run("pipeline", "generate", "a red ball", "--video", "tiny-random", "--image", str(bad))
+    assert proc.returncode == 2 and "not a readable image" in proc.stderr and "Traceback" not in proc.stderr
