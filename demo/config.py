@@ -11,6 +11,7 @@ from pathlib import Path
 from pipeline.presets import VIDEO_PRESETS
 from prompts.presets import REWRITER_PRESETS
 
+
 @dataclass(frozen=True)
 class AppConfig:
     rewriter: str | None  # None: pick by device (pipeline.engine.default_presets); "none": no rewriter

@@ -168,7 +168,7 @@ class Rewriter:
         for attempt in range(MAX_ATTEMPTS if fallback is None else 0):
             text = ""
             try:
-                for text, new_tokens in self._generate(template, prompt, seed + attempt, cancel):
+                for text, new_tokens in self._generate(template, prompt, seed + attempt, cancel):  # noqa: B007 (read after the loop)
                     yield text
             except Cancelled:
                 raise

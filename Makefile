@@ -1,0 +1,36 @@
+# The two commands people use: `make run` and `make test` (both install what they need into .venv).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OFFLINE := HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
+
+.PHONY: run test lint format bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/pip install -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	GRADIO_ANALYTICS_ENABLED=False $(BIN)/python app.py
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(OFFLINE) $(BIN)/python -m pytest -q -m "not gpu"
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+bench: $(VENV)/.dev
+	$(OFFLINE) $(BIN)/python -m benchmarks.pipeline
+	$(OFFLINE) $(BIN)/python -m benchmarks.rewriter
