@@ -1,0 +1,23 @@
+"""Benchmarks run end to end on tiny models and print one JSON line (smoke tests, no timing asserts)."""
+
+import json
+
+
+def test_rewriter_benchmark_prints_one_json_line(capsys, tmp_path):
+    from benchmarks.rewriter import main
+
+    main(["--rewriter", "tiny-random", "--target", "tiny-random", "--prompts", "2", "--data", str(tmp_path / "none.jsonl")])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    report = json.loads(line)
+    entry = report["results"]["none"]
+    assert report["prompts"] == 2 and entry["load_s"] > 0 and entry["seconds_per_rewrite"] > 0
+    assert 0.0 <= entry["fallback"] <= 1.0
+
+
+def test_pipeline_benchmark_prints_one_json_line(capsys):
+    from benchmarks.pipeline import main
+
+    main(["--runs", "1", "--steps", "1", "--frames", "5", "--height", "32", "--width", "32"])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["ours_median_s"] > 0 and report["bare_median_s"] > 0
+    assert report["ratio"] == round(report["ours_median_s"] / report["bare_median_s"], 4)
