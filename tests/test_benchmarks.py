@@ -20,4 +20,4 @@ def test_pipeline_benchmark_prints_one_json_line(capsys):
     main(["--runs", "1", "--steps", "1", "--frames", "5", "--height", "32", "--width", "32"])
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["ours_median_s"] > 0 and report["bare_median_s"] > 0
-    assert report["ratio"] == round(report["ours_median_s"] / report["bare_median_s"], 4)
+    assert abs(report["ratio"] - report["ours_median_s"] / report["bare_median_s"]) < 1e-3
