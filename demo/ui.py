@@ -62,8 +62,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 if isinstance(item, RewriteResult):
                     result = item
                 else:
-                    progress((word_count(item), spec.word_target[1]), desc="Rewriting", unit="words")
-                    yield item
+                    progress((item.tokens, item.max_tokens), desc="Rewriting", unit="tokens")
+                    yield item.text
         except ValueError as err:
             raise gr.Error(str(err)) from None
         except Cancelled:
@@ -184,7 +184,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 )
                 with gr.Row():
                     seed = gr.Number(value=-1, label="Seed (-1: random)", minimum=-1, maximum=MAX_SEED)
-                    randomize = gr.Button("🎲 Randomize", size="sm")
+                    randomize = gr.Button("Randomize seed", size="sm")
                 with gr.Accordion("Advanced settings", open=False):
                     steps = gr.Slider(*STEPS_RANGE, value=spec.num_inference_steps, step=1, label="Steps")
                     guidance = gr.Slider(*GUIDANCE_RANGE, value=spec.guidance_scale, step=0.5, label="Guidance scale")

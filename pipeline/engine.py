@@ -13,7 +13,7 @@ from pipeline.export import encode_mp4, new_stem, write_sidecar
 from pipeline.images import load_reference_image
 from pipeline.loading import LoadedVideo
 from pipeline.request import GenerationRequest, GenerationResult, build_request
-from prompts.rewriter import Cancelled, Rewriter, RewriteResult
+from prompts.rewriter import Cancelled, Partial, Rewriter, RewriteResult
 from prompts.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class Engine:
     # -- rewriting -------------------------------------------------------------------------------
     def rewrite_stream(
         self, prompt: str, seed: int = 0, cancel: threading.Event | None = None
-    ) -> Iterator[str | RewriteResult]:
+    ) -> Iterator[Partial | RewriteResult]:
         if self.rewriter is None:
             raise ValueError("No rewriter is loaded (started with --rewriter none).")
         for item in self.rewriter.stream(prompt, self.spec, seed, cancel):
@@ -89,7 +89,7 @@ class Engine:
             if isinstance(item, RewriteResult):
                 return item
             if progress:
-                progress("rewrite", 0, 0)
+                progress("rewrite", item.tokens, item.max_tokens)
         raise RuntimeError("rewrite ended without a result")
 
     # -- generation ------------------------------------------------------------------------------

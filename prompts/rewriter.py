@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 from pipeline.devices import bitsandbytes_supported, free_accelerator_memory, torch_dtype
 from pipeline.hub import cache_root, ensure_downloaded
@@ -45,6 +46,14 @@ class RewriteResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class Partial(NamedTuple):
+    """The rewrite so far, while the model writes."""
+
+    text: str
+    tokens: int  # tokens generated so far
+    max_tokens: int
 
 
 class _Watch:
@@ -152,8 +161,8 @@ class Rewriter:
 
     def stream(
         self, prompt: str, target: VideoSpec, seed: int = 0, cancel: threading.Event | None = None
-    ) -> Iterator[str | RewriteResult]:
-        """Yield the rewrite as it grows (str), then the final RewriteResult."""
+    ) -> Iterator[Partial | RewriteResult]:
+        """Yield the rewrite as it grows (Partial), then the final RewriteResult."""
         start = time.perf_counter()
         prompt = check_prompt(prompt)
         template = load_template(target.template_family)
@@ -169,7 +178,7 @@ class Rewriter:
             text = ""
             try:
                 for text, new_tokens in self._generate(template, prompt, seed + attempt, cancel):  # noqa: B007 (read after the loop)
-                    yield text
+                    yield Partial(text, new_tokens, self.spec.max_new_tokens)
             except Cancelled:
                 raise
             except Exception as err:

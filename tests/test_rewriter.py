@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from prompts.rewriter import Cancelled, RewriteResult
+from prompts.rewriter import Cancelled, Partial, RewriteResult
 from prompts.templates import load_template
 
 GOOD = (
@@ -33,7 +33,7 @@ def run(engine, monkeypatch, outputs, prompt="a red ball bouncing", seed=0):
     gen, calls = fake_generate(outputs)
     monkeypatch.setattr(engine.rewriter, "_generate", gen)
     items = list(engine.rewrite_stream(prompt, seed))
-    assert isinstance(items[-1], RewriteResult) and all(isinstance(i, str) for i in items[:-1])
+    assert isinstance(items[-1], RewriteResult) and all(isinstance(i, Partial) for i in items[:-1])
     return items[-1], calls, items[:-1]
 
 
@@ -41,7 +41,7 @@ def test_good_output_is_used_and_streamed(tiny_engine, monkeypatch):
     result, calls, partials = run(tiny_engine, monkeypatch, ["Sure! Here it is: " + GOOD + "\nIdea: x"])
     assert result.fallback is None and result.rewritten == GOOD
     assert 50 <= result.words <= 150 and result.tokens_exact and result.tokens < 512
-    assert calls == [0] and len(partials) == 3
+    assert calls == [0] and [p.tokens for p in partials] == [1, 2, 3]
 
 
 def test_unusable_output_retries_with_next_seed_then_falls_back(tiny_engine, monkeypatch):
