@@ -1,12 +1,16 @@
-"""The Gradio UI: prompt -> editable streamed rewrite -> video beside the prompt and reference image."""
+"""The Gradio UI: prompt -> editable streamed rewrite -> video, compare, variations; and the run gallery."""
 
 from __future__ import annotations
 
-import threading
-
 import gradio as gr
 
+from demo.compare_view import compare_handlers, compare_layout
+from demo.gallery_tab import gallery_tab
+from demo.inputs import render_settings, reporter, whole
+from demo.sessions import Sessions, session_id
+from demo.variations_view import selected_seed, variations_handlers, variations_layout
 from pipeline.engine import Engine
+from pipeline.gallery import private_runs
 from pipeline.hub import ModelUnavailableError
 from pipeline.images import load_reference_image
 from pipeline.presets import ASPECTS
@@ -25,30 +29,14 @@ EXAMPLES = [
 GPU = "gpu"  # one concurrency group: rewrite and render share the accelerator
 
 
-class Sessions:
-    """Per-browser-session cancel flags, so Stop in one tab never stops another user's job."""
-
-    def __init__(self):
-        self._events: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
-
-    def begin(self, request: gr.Request | None) -> threading.Event:
-        event = threading.Event()
-        with self._lock:
-            self._events[_session(request)] = event
-        return event
-
-    def cancel(self, request: gr.Request | None) -> None:
-        with self._lock:
-            event = self._events.get(_session(request))
-        if event is not None:
-            event.set()
-
-
-def build_demo(engine: Engine) -> gr.Blocks:
+def build_demo(engine: Engine, private: bool | None = None) -> gr.Blocks:
+    """The app's Blocks. `private`: each browser session sees only its own runs (None: RR_PRIVATE_RUNS,
+    on by default on a Hugging Face Space)."""
     spec = engine.spec
-    sessions = Sessions()
+    sessions = Sessions(private_runs(None) if private is None else private)
     sizes = spec.sizes
+    compare, compare_details = compare_handlers(engine, sessions)
+    variations, pick_variation = variations_handlers(engine, sessions)
 
     # -- handlers ----------------------------------------------------------------------------------
     def rewrite(prompt: str, rewrite_seed: float = 0, request: gr.Request = None, progress=gr.Progress()):
@@ -58,7 +46,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         cancel = sessions.begin(request)
         result = None
         try:
-            for item in engine.rewrite_stream(prompt, _int(rewrite_seed, "rewrite seed"), cancel):
+            for item in engine.rewrite_stream(prompt, whole(rewrite_seed, "rewrite seed"), cancel):
                 if isinstance(item, RewriteResult):
                     result = item
                 else:
@@ -91,29 +79,19 @@ def build_demo(engine: Engine) -> gr.Blocks:
         progress=gr.Progress(track_tqdm=True),
     ):
         """Render a video. Uses `rewritten` if given, else rewrites `prompt` first (unless use_raw)."""
+        settings = render_settings(seed, height, width, num_frames, num_inference_steps, guidance_scale, negative_prompt)
         cancel = sessions.begin(request)
-        labels = {"rewrite": ("Rewriting", "tokens"), "denoise": ("Denoising", "steps"), "encode": ("Encoding", "frames")}
-
-        def report(stage: str, done: int, total: int):
-            desc, unit = labels[stage]
-            progress((done, total) if total else None, desc=desc, unit=unit)
-
         try:
             result = engine.generate(
                 prompt,
                 rewritten=rewritten,
                 use_raw=bool(use_raw),
-                rewrite_seed=_int(rewrite_seed, "rewrite seed"),
+                rewrite_seed=whole(rewrite_seed, "rewrite seed"),
                 image_path=image or None,
-                seed=_int(seed, "seed"),
-                height=_int(height, "height"),
-                width=_int(width, "width"),
-                num_frames=_int(num_frames, "frames"),
-                num_inference_steps=_int(num_inference_steps, "steps"),
-                guidance_scale=float(guidance_scale),
-                negative_prompt=negative_prompt,
-                progress=report,
+                progress=reporter(progress),
                 cancel=cancel,
+                session=session_id(request),
+                **settings,
             )
         except (ValueError, ModelUnavailableError) as err:
             raise gr.Error(str(err)) from None
@@ -127,6 +105,10 @@ def build_demo(engine: Engine) -> gr.Blocks:
             yield gr.skip()
             return
         yield from rewrite(prompt, rewrite_seed, request, progress)
+
+    def fill_rewrite_for_compare(prompt: str, rewritten: str, rewrite_seed: float, request: gr.Request = None,
+                                 progress=gr.Progress()):
+        yield from fill_rewrite(prompt, rewritten, False, rewrite_seed, request, progress)
 
     def counts(text: str) -> str:
         text = text or ""
@@ -165,53 +147,62 @@ def build_demo(engine: Engine) -> gr.Blocks:
         if spec.is_test_model:
             gr.Markdown(f"⚠️ `{spec.name}` is an offline test model: its videos are noise. "
                         "Start with `--video wan2.1-t2v-1.3b` on a CUDA GPU for real videos.")
-        with gr.Row():
-            with gr.Column(scale=3):
-                prompt = gr.Textbox(label="Prompt", lines=3, max_length=MAX_PROMPT_CHARS,
-                                    placeholder="a unicorn eating spaghetti", elem_id="prompt")
-                use_raw = gr.Checkbox(label="Use my prompt as written (skip the rewrite)", value=False)
+        with gr.Tabs():
+            with gr.Tab("Create", id="create"):
                 with gr.Row():
-                    rewrite_btn = gr.Button("Rewrite", elem_id="rewrite-btn")
-                    generate_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
-                gr.Examples(EXAMPLES, inputs=[prompt], label="Examples")
-            with gr.Column(scale=2):
-                aspect = gr.Radio(list(ASPECTS), value="16:9", label="Aspect")
-                duration = gr.Slider(
-                    minimum=spec.seconds_for_frames(spec.frame_step + 1),
-                    maximum=spec.seconds_for_frames(spec.max_frames),
-                    value=spec.seconds_for_frames(spec.num_frames), step=0.25, label="Duration (seconds)",
-                )
+                    with gr.Column(scale=3):
+                        prompt = gr.Textbox(label="Prompt", lines=3, max_length=MAX_PROMPT_CHARS,
+                                            placeholder="a unicorn eating spaghetti", elem_id="prompt")
+                        use_raw = gr.Checkbox(label="Use my prompt as written (skip the rewrite)", value=False)
+                        with gr.Row():
+                            rewrite_btn = gr.Button("Rewrite", elem_id="rewrite-btn")
+                            generate_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+                            compare_btn = gr.Button("Compare", elem_id="compare-btn")
+                            variations_btn = gr.Button("Variations", elem_id="variations-btn")
+                            stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+                        gr.Examples(EXAMPLES, inputs=[prompt], label="Examples")
+                    with gr.Column(scale=2):
+                        aspect = gr.Radio(list(ASPECTS), value="16:9", label="Aspect")
+                        duration = gr.Slider(
+                            minimum=spec.seconds_for_frames(spec.frame_step + 1),
+                            maximum=spec.seconds_for_frames(spec.max_frames),
+                            value=spec.seconds_for_frames(spec.num_frames), step=0.25, label="Duration (seconds)",
+                        )
+                        with gr.Row():
+                            seed = gr.Number(value=-1, label="Seed (-1: random)", minimum=-1, maximum=MAX_SEED)
+                            randomize = gr.Button("Randomize seed", size="sm")
+                        with gr.Accordion("Advanced settings", open=False):
+                            steps = gr.Slider(*STEPS_RANGE, value=spec.num_inference_steps, step=1, label="Steps")
+                            guidance = gr.Slider(*GUIDANCE_RANGE, value=spec.guidance_scale, step=0.5, label="Guidance scale")
+                            negative = gr.Textbox(value=spec.negative_prompt, lines=2, label="Negative prompt")
+                            with gr.Row():
+                                height = gr.Number(value=sizes["16:9"][0], step=spec.size_multiple,
+                                                   label=f"Height (multiple of {spec.size_multiple})")
+                                width = gr.Number(value=sizes["16:9"][1], step=spec.size_multiple,
+                                                  label=f"Width (multiple of {spec.size_multiple})")
+                                frames = gr.Number(value=spec.num_frames, step=spec.frame_step,
+                                                   label=f"Frames ({spec.frame_step}k+1, max {spec.max_frames})")
+                            rewrite_seed = gr.Number(value=0, label="Rewrite seed", minimum=0, maximum=MAX_SEED)
                 with gr.Row():
-                    seed = gr.Number(value=-1, label="Seed (-1: random)", minimum=-1, maximum=MAX_SEED)
-                    randomize = gr.Button("Randomize seed", size="sm")
-                with gr.Accordion("Advanced settings", open=False):
-                    steps = gr.Slider(*STEPS_RANGE, value=spec.num_inference_steps, step=1, label="Steps")
-                    guidance = gr.Slider(*GUIDANCE_RANGE, value=spec.guidance_scale, step=0.5, label="Guidance scale")
-                    negative = gr.Textbox(value=spec.negative_prompt, lines=2, label="Negative prompt")
-                    with gr.Row():
-                        height = gr.Number(value=sizes["16:9"][0], step=spec.size_multiple,
-                                           label=f"Height (multiple of {spec.size_multiple})")
-                        width = gr.Number(value=sizes["16:9"][1], step=spec.size_multiple,
-                                          label=f"Width (multiple of {spec.size_multiple})")
-                        frames = gr.Number(value=spec.num_frames, step=spec.frame_step,
-                                           label=f"Frames ({spec.frame_step}k+1, max {spec.max_frames})")
-                    rewrite_seed = gr.Number(value=0, label="Rewrite seed", minimum=0, maximum=MAX_SEED)
-        with gr.Row():
-            with gr.Column():
-                rewritten = gr.Textbox(value="", label="Rewritten prompt (editable)", lines=8, max_length=MAX_PROMPT_CHARS,
-                                       elem_id="rewritten")
-                count_md = gr.Markdown(counts(""), elem_id="counts")
-                prompt_used = gr.Textbox(label="Prompt used for the video", interactive=False, lines=3)
-            with gr.Column():
-                video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True)
-                seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed-used")
-                sidecar = gr.File(label="Sidecar (JSON)")
-            with gr.Column():
-                image = gr.File(label="Reference image (optional)", file_types=["image"], type="filepath")
-                image_view = gr.Image(label="Reference image", interactive=False, height=240)
-                gr.Markdown(f"The reference image is shown and recorded in the run's sidecar, but "
-                            f"**not used by `{spec.name}`**, a text-only video model.")
+                    with gr.Column():
+                        rewritten = gr.Textbox(value="", label="Rewritten prompt (editable)", lines=8, max_length=MAX_PROMPT_CHARS,
+                                               elem_id="rewritten")
+                        count_md = gr.Markdown(counts(""), elem_id="counts")
+                        prompt_used = gr.Textbox(label="Prompt used for the video", interactive=False, lines=3)
+                    with gr.Column():
+                        video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True)
+                        seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed-used")
+                        sidecar = gr.File(label="Sidecar (JSON)")
+                    with gr.Column():
+                        image = gr.File(label="Reference image (optional)", file_types=["image"], type="filepath")
+                        image_view = gr.Image(label="Reference image", interactive=False, height=240)
+                        gr.Markdown(f"The reference image is shown and recorded in the run's sidecar, but "
+                                    f"**not used by `{spec.name}`**, a text-only video model.")
+                with gr.Accordion("Compare: your prompt as written vs rewritten, same seed and settings", open=True):
+                    cv = compare_layout()
+                with gr.Accordion("Variations: preview several seeds before the full render", open=True):
+                    vv = variations_layout(spec)
+            gallery_tab(engine, sessions)
 
         # -- events ----------------------------------------------------------------------------------
         rewrite_evt = rewrite_btn.click(
@@ -225,7 +216,28 @@ def build_demo(engine: Engine) -> gr.Blocks:
         gen_evt = fill_evt.success(
             generate, gen_inputs, [video, prompt_used, seed_used, sidecar], api_name="generate", concurrency_id=GPU
         )
-        stop_btn.click(stop, None, None, cancels=[rewrite_evt, fill_evt, gen_evt], api_visibility="private", queue=False)
+        cmp_fill = compare_btn.click(
+            fill_rewrite_for_compare, [prompt, rewritten, rewrite_seed], rewritten, api_visibility="private",
+            concurrency_id=GPU,
+        )
+        cmp_inputs = [prompt, rewritten, image, seed, height, width, frames, steps, guidance, negative, rewrite_seed]
+        cmp_evt = cmp_fill.success(compare, cmp_inputs, cv.api_outputs, api_name="compare", concurrency_id=GPU)
+        cmp_evt.success(compare_details, [cv.raw_prompt, cv.rewritten_prompt, cv.sidecar], cv.detail_outputs,
+                        api_visibility="private", queue=False)
+        var_fill = variations_btn.click(
+            fill_rewrite, [prompt, rewritten, use_raw, rewrite_seed], rewritten, api_visibility="private",
+            concurrency_id=GPU,
+        )
+        var_inputs = [prompt, rewritten, use_raw, vv.count, seed, height, width, frames, steps, guidance, negative,
+                      rewrite_seed]
+        var_evt = var_fill.success(variations, var_inputs, vv.api_outputs, api_name="variations", concurrency_id=GPU)
+        gen_outputs = [video, prompt_used, seed_used, sidecar]
+        pick_evt = vv.gallery.select(selected_seed, vv.seeds, vv.pick_seed, api_visibility="private", queue=False).success(
+            pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_visibility="private", concurrency_id=GPU)
+        pick_btn_evt = vv.pick_btn.click(pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_name="variation",
+                                         concurrency_id=GPU)
+        running = [rewrite_evt, fill_evt, gen_evt, cmp_fill, cmp_evt, var_fill, var_evt, pick_evt, pick_btn_evt]
+        stop_btn.click(stop, None, None, cancels=running, api_visibility="private", queue=False)
         rewritten.change(counts, rewritten, count_md, api_visibility="private", show_progress="hidden",
                          queue=False, trigger_mode="always_last")
         image.change(show_image, image, image_view, api_visibility="private", queue=False)
@@ -239,20 +251,3 @@ def _random_seed() -> int:
     from pipeline.request import random_seed
 
     return random_seed()
-
-
-def _int(value, name: str) -> int:
-    """Gradio numbers arrive as floats (or None when a box is cleared): accept whole numbers only."""
-    if value is None or value == "":
-        raise gr.Error(f"The {name} box is empty.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"The {name} must be a number, got {value!r}.") from None
-    if not number.is_integer():
-        raise gr.Error(f"The {name} must be a whole number, got {value}.")
-    return int(number)
-
-
-def _session(request: gr.Request | None) -> str:
-    return getattr(request, "session_hash", None) or "cli"

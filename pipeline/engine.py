@@ -7,12 +7,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.export import encode_mp4, new_stem, write_sidecar
+from pipeline.gallery import Gallery, RunStart
 from pipeline.images import load_reference_image
 from pipeline.loading import LoadedVideo
-from pipeline.request import GenerationRequest, GenerationResult, build_request
+from pipeline.request import GenerationRequest, GenerationResult, build_request, check_prompt
 from prompts.rewriter import Cancelled, Partial, Rewriter, RewriteResult
 from prompts.tokens import TokenCounter
 
@@ -23,6 +25,8 @@ DEFAULT_PRESETS = {"cuda": ("qwen2.5-3b-instruct", "wan2.1-t2v-1.3b"), "other": 
 RECENT_REWRITES = 256  # rewrites remembered so an unedited rewrite keeps its record when rendered
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total); stages: rewrite, denoise, encode
+# Compare and variations name the run too: "raw:denoise", "rewritten:encode", "preview 2/4:denoise".
+SETTING_NAMES = ("height", "width", "num_frames", "num_inference_steps", "guidance_scale", "negative_prompt")
 
 
 class Engine:
@@ -35,6 +39,7 @@ class Engine:
         self._render_lock = threading.Lock()  # one render at a time on the accelerator
         self._counter: TokenCounter | None = None
         self._recent: dict[str, dict] = {}  # rewritten text -> its rewrite record, for the sidecar
+        self.gallery = Gallery(self.outputs)  # opening it marks runs interrupted by a crash as failed
 
     @classmethod
     def load(cls, rewriter: str | None, video: str | None, outputs: Path, device: str | None = None) -> Engine:
@@ -103,6 +108,7 @@ class Engine:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         out: Path | None = None,
+        session: str | None = None,
         **settings,
     ) -> GenerationResult:
         """Validate settings, rewrite when asked and needed, then render. Errors are ValueErrors."""
@@ -111,22 +117,132 @@ class Engine:
         if request.image_path:
             load_reference_image(request.image_path)
 
-        # 2. Rewrite first when the rewritten box is empty (and a rewriter is loaded)
-        if not use_raw and request.rewritten is None and self.rewriter is not None:
-            result = self.rewrite(request.prompt, rewrite_seed, cancel, progress)
-            request = build_request(
-                self.spec, request.prompt, rewritten=result.rewritten, rewrite_info=_rewrite_info(result),
-                **{**settings, "seed": request.seed},
+        # 2. Record, rewrite (when the rewritten box is empty) and render
+        return self.run_one(
+            "generate", request, session=session, rewrite_seed=None if use_raw else rewrite_seed,
+            progress=progress, cancel=cancel, out=out,
+        )
+
+    def run_one(
+        self,
+        kind: str,
+        request: GenerationRequest,
+        *,
+        session: str | None = None,
+        rewrite_seed: int | None = None,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        out: Path | None = None,
+        parent_id: int | None = None,
+        extra: dict | None = None,
+    ) -> GenerationResult:
+        """One recorded video run: a 'running' row, the rewrite (rewrite_seed None: never), the render,
+        then the row completed once the files are in place; any error marks it failed."""
+        return self._run_one(kind, request, session, rewrite_seed, progress, cancel, out, parent_id, extra)[1]
+
+    def _run_one(self, kind, request, session, rewrite_seed, progress, cancel, out, parent_id, extra):
+        # 1. Record the run before any model runs
+        video = Path(out) if out is not None else new_stem(self.outputs).with_suffix(".mp4")
+        planned = [video, video.with_suffix(".json"), video.with_suffix(".ref.png")]
+        pending = {"rewriter": None, "fallback": "used as written"} if rewrite_seed is None else {"seed": rewrite_seed}
+        start = self.run_start(kind, request, session, planned, parent_id, rewrite={**pending, **request.rewrite_info})
+        with self.gallery.recording(start) as run_id:
+            # 2. Rewrite first when there is no rewritten text (and a rewriter is loaded)
+            request = self.resolve_prompt(request, rewrite_seed, progress, cancel)
+
+            # 3. Render, then complete the row: the files are in place by now
+            result = self.render(request, progress, cancel, planned[0], extra={"run_id": run_id, **(extra or {})})
+            files = {"video": result.video_path, "sidecar": result.sidecar_path}
+            if request.image_path:
+                files["reference_image"] = str(planned[2])
+            self.gallery.complete(
+                run_id, files, prompt_used=result.prompt_used, rewritten=request.rewritten,
+                timings=_with_rewrite_time(result.timings, request.rewrite_info), rewrite=request.rewrite_info,
             )
-        elif request.rewritten is not None:
+        return run_id, result
+
+    def resolve_prompt(
+        self, request: GenerationRequest, rewrite_seed: int | None, progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> GenerationRequest:
+        """Fill `rewritten` by rewriting when it is empty (rewrite_seed None: use the prompt as written),
+        and record where the prompt sent to the video model came from."""
+        if rewrite_seed is not None and request.rewritten is None and self.rewriter is not None:
+            result = self.rewrite(request.prompt, rewrite_seed, cancel, progress)
+            rewritten = check_prompt(result.rewritten, "rewritten prompt")
+            return replace(request, rewritten=rewritten, rewrite_info=_rewrite_info(result))
+        if request.rewritten is not None:
             known = self._recent.get(request.rewritten)
             if known is not None and known.get("prompt") == request.prompt:
-                request = _with_info(request, known)
-            else:
-                request = _with_info(request, {"rewriter": "edited or supplied by the user"})
-        else:
-            request = _with_info(request, {"rewriter": None, "fallback": "used as written"})
-        return self.render(request, progress, cancel, out)
+                return _with_info(request, known)
+            return _with_info(request, {"rewriter": "edited or supplied by the user"})
+        return _with_info(request, {"rewriter": None, "fallback": "used as written"})
+
+    def run_start(
+        self, kind: str, request: GenerationRequest, session: str | None, planned: list[Path],
+        parent_id: int | None = None, seeds: tuple[int, ...] | None = None, rewrite: dict | None = None,
+        settings: dict | None = None,
+    ) -> RunStart:
+        """The gallery row of a run about to start."""
+        return RunStart(
+            kind=kind, prompt=request.prompt, video_preset=self.spec.name, seed=request.seed,
+            settings=settings or self.settings(request), session=session, rewritten=request.rewritten,
+            seeds=seeds or (request.seed,), rewrite=rewrite if rewrite is not None else dict(request.rewrite_info),
+            planned=tuple(str(p) for p in planned), parent_id=parent_id,
+        )
+
+    def settings(self, request: GenerationRequest) -> dict:
+        """The render settings as the sidecar and the gallery record them."""
+        return {**{name: getattr(request, name) for name in SETTING_NAMES}, "fps": self.spec.fps}
+
+    # -- compare, variations and re-runs -----------------------------------------------------------
+    def compare(self, prompt: str, **kwargs):
+        """Raw vs rewritten with one seed and the same settings: see pipeline.compare.compare."""
+        from pipeline.compare import compare
+
+        return compare(self, prompt, **kwargs)
+
+    def variations(self, prompt: str, **kwargs):
+        """N seeds at preview settings: see pipeline.variations.variations."""
+        from pipeline.variations import variations
+
+        return variations(self, prompt, **kwargs)
+
+    def expand_variation(self, run_id: object, seed: object, **kwargs) -> GenerationResult:
+        """One preview of a variations run, re-rendered at full settings."""
+        from pipeline.variations import expand_variation
+
+        return expand_variation(self, run_id, seed, **kwargs)
+
+    def rerun(
+        self, run_id: object, *, new_seed: bool = False, session: str | None = None, scope: str | None = None,
+        progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+    ) -> int:
+        """Repeat a past run (its prompts and settings) with the same seed or a new one; returns the new run's id.
+        It is recorded under `session`; `scope` (when not None) is the session whose runs may be repeated."""
+        # 1. Find the run; it must be visible to the caller and made with this video preset
+        run = self.gallery.get(run_id, scope)
+        if run.status == "running":
+            raise ValueError(f"Run {run.id} is still running.")
+        if run.video_preset != self.spec.name:
+            raise ValueError(f"Run {run.id} was made with {run.video_preset}; this app runs {self.spec.name}.")
+
+        # 2. Same prompts and settings; the stored rewrite is reused, a missing one is made again
+        settings = {name: run.settings[name] for name in SETTING_NAMES if name in run.settings}
+        seed = None if new_seed else run.seed
+        rewrite_seed = run.rewrite.get("seed") or 0
+        use_raw = run.rewritten is None and run.rewrite.get("fallback") == "used as written"
+        common = {"session": session, "progress": progress, "cancel": cancel, "parent_id": run.id,
+                  "rewrite_info": run.rewrite if run.rewritten else None, **settings}
+        if run.kind == "compare":
+            return self.compare(run.prompt, rewritten=run.rewritten, rewrite_seed=rewrite_seed, seed=seed, **common).run_id
+        if run.kind == "variations":
+            return self.variations(run.prompt, rewritten=run.rewritten, use_raw=use_raw, rewrite_seed=rewrite_seed,
+                                   count=len(run.seeds), seeds=None if new_seed else run.seeds, **common).run_id
+        request = build_request(self.spec, run.prompt, rewritten=run.rewritten, seed=seed,
+                                rewrite_info=common["rewrite_info"], **settings)
+        rewrite_seed = None if use_raw else rewrite_seed
+        return self._run_one("generate", request, session, rewrite_seed, progress, cancel, None, run.id, None)[0]
 
     def render(
         self,
@@ -134,23 +250,42 @@ class Engine:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         out: Path | None = None,
+        extra: dict | None = None,
     ) -> GenerationResult:
         """Denoise, encode and record one video; `out` (an .mp4 path) must not exist."""
-        import torch
-
         if out is not None:
             out = Path(out)
             out.parent.mkdir(parents=True, exist_ok=True)
             for path in (out, out.with_suffix(".json")):
                 if path.exists():
                     raise FileExistsError(f"{path} exists; refusing to overwrite it")
+        out = out if out is not None else new_stem(self.outputs).with_suffix(".mp4")
+        video_path, record = self.render_video(request, out, progress, cancel)
+        image = save_reference(request.image_path, out.with_suffix(".ref.png")) if request.image_path else None
+        sidecar = write_sidecar(out.with_suffix(".json"), {**record, "reference_image": image, **(extra or {})})
+        return GenerationResult(str(video_path), str(sidecar), request.seed, request.prompt_used, record["timings"])
 
-        count = self.counter.count(request.prompt_used)
+    def check_tokens(self, prompt: str):
+        """The prompt's token count; a ValueError when the video model would cut it."""
+        count = self.counter.count(prompt)
         if count.over:
             raise ValueError(
                 f"The prompt has {count.tokens} tokens; {self.spec.name} reads at most {count.limit}. "
                 "Shorten it: the model would cut the rest silently."
             )
+        return count
+
+    def render_video(
+        self,
+        request: GenerationRequest,
+        path: Path,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> tuple[Path, dict]:
+        """Denoise and encode one video to `path` (which must not exist); returns it and its record."""
+        import torch
+
+        count = self.check_tokens(request.prompt_used)
         timings: dict[str, float] = {}
         with self._render_lock:
             # 1. Free the LLM's accelerator memory before the video model runs
@@ -181,19 +316,16 @@ class Engine:
             ).frames[0]
             timings["denoise_s"] = round(time.perf_counter() - start, 3)
 
-        # 3. Encode and record
+        # 3. Encode
         start = time.perf_counter()
-        stem = out.with_suffix("") if out is not None else new_stem(self.outputs)
         video_path = encode_mp4(
-            frames, stem.with_suffix(".mp4"), self.spec.fps,
+            frames, Path(path), self.spec.fps,
             progress=(lambda i, n: progress("encode", i, n)) if progress else None,
         )
         timings["encode_s"] = round(time.perf_counter() - start, 3)
-        image = _save_reference(request.image_path, stem) if request.image_path else None
-        sidecar = write_sidecar(stem.with_suffix(".json"), self._record(request, video_path, image, count, timings))
-        return GenerationResult(str(video_path), str(sidecar), request.seed, request.prompt_used, timings)
+        return video_path, self._record(request, video_path, count, timings)
 
-    def _record(self, request: GenerationRequest, video_path: Path, image: dict | None, count, timings) -> dict:
+    def _record(self, request: GenerationRequest, video_path: Path, count, timings) -> dict:
         return {
             "video": video_path.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -205,21 +337,19 @@ class Engine:
             "seed": request.seed,
             "seeds": {"video": request.seed, "rewrite": request.rewrite_info.get("seed")},
             "video_preset": self.spec.name,
-            "settings": {
-                "height": request.height,
-                "width": request.width,
-                "num_frames": request.num_frames,
-                "fps": self.spec.fps,
-                "num_inference_steps": request.num_inference_steps,
-                "guidance_scale": request.guidance_scale,
-                "negative_prompt": request.negative_prompt,
-            },
-            "reference_image": image,
+            "settings": self.settings(request),
             "device": self.video.device,
             "dtype": self.video.dtype,
             "memory": list(self.video.memory),
             "timings": timings,
         }
+
+
+def named_progress(progress: ProgressFn | None, name: str) -> ProgressFn | None:
+    """Progress for one of several runs: stages become "NAME:denoise", "NAME:encode"."""
+    if progress is None:
+        return None
+    return lambda stage, done, total: progress(f"{name}:{stage}", done, total)
 
 
 def default_presets(device: str) -> tuple[str, str]:
@@ -231,16 +361,18 @@ def _rewrite_info(result: RewriteResult) -> dict:
     return {k: v for k, v in result.to_dict().items() if k != "rewritten"}
 
 
-def _with_info(request: GenerationRequest, info: dict) -> GenerationRequest:
-    from dataclasses import replace
+def _with_rewrite_time(timings: dict, rewrite_info: dict) -> dict:
+    seconds = rewrite_info.get("seconds")
+    return {**timings, "rewrite_s": seconds} if isinstance(seconds, (int, float)) else dict(timings)
 
+
+def _with_info(request: GenerationRequest, info: dict) -> GenerationRequest:
     return replace(request, rewrite_info={**info, **request.rewrite_info})
 
 
-def _save_reference(path: str, stem: Path) -> dict:
-    """Store the processed reference image beside the video; the sidecar records it."""
+def save_reference(path: str, out: Path) -> dict:
+    """Store the processed reference image (`out`, a .png beside the video); the sidecar records it."""
     image = load_reference_image(path)
-    out = stem.with_suffix(".ref.png")
     image.save(out, format="PNG")
     return {
         "path": out.name,

@@ -28,6 +28,9 @@ class VideoSpec:
     num_inference_steps: int
     guidance_scale: float
     negative_prompt: str
+    preview_sizes: dict[str, tuple[int, int]]  # variations: aspect -> (height, width), same size rules
+    preview_num_frames: int  # variations: a shorter clip, still frame_step * k + 1
+    preview_num_inference_steps: int  # variations: enough steps to judge composition, not detail
     image_partner: str | None = None  # image-capable preset used when a reference image is given
     is_test_model: bool = False  # output is noise; the UI says so
     download_gb: float = 0.0  # approximate size on disk of the hub checkpoint
@@ -78,6 +81,9 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
             num_inference_steps=30,
             guidance_scale=5.0,
             negative_prompt=_WAN_NEGATIVE,
+            preview_sizes={"16:9": (240, 416), "9:16": (416, 240), "1:1": (320, 320)},  # about a quarter of the pixels
+            preview_num_frames=33,  # 2 seconds at 16 fps
+            preview_num_inference_steps=12,
             image_partner="wan2.2-ti2v-5b",
             download_gb=29.0,
         ),
@@ -101,6 +107,9 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
             num_inference_steps=4,
             guidance_scale=5.0,
             negative_prompt=_WAN_NEGATIVE,
+            preview_sizes={"16:9": (32, 64), "9:16": (64, 32), "1:1": (48, 48)},
+            preview_num_frames=5,
+            preview_num_inference_steps=2,
             image_partner="tiny-random-i2v",
             is_test_model=True,
         ),
