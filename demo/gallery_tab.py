@@ -116,14 +116,14 @@ def gallery_tab(engine: Engine, sessions: Sessions) -> None:
         with gr.Row():
             query = gr.Textbox(label="Filter", placeholder="words in the prompts, a kind (compare), a status, an id or seed",
                                scale=4)
-            limit = gr.Number(value=50, label="Show", precision=0, minimum=1, maximum=MAX_LIST, scale=1)
+            limit = gr.Number(value=50, label=f"Show (1-{MAX_LIST})", precision=0, scale=1)
             refresh = gr.Button("Refresh", scale=1)
         summary = gr.Markdown(elem_id="vote-summary")
         listing = gr.Dataframe(headers=HEADERS, datatype=["number", "str", "str", "str", "str", "str", "str"],
                                interactive=False, wrap=True, elem_id="runs")
         records = gr.JSON(label="Runs", visible=False)
         with gr.Row():
-            run_id = gr.Number(label="Run id (pick a row)", precision=0, minimum=1, elem_id="run-id")
+            run_id = gr.Number(label="Run id (pick a row)", precision=0, elem_id="run-id")
             new_seed = gr.Checkbox(label="Re-run with a new seed", value=False)
             rerun_btn = gr.Button("Re-run", variant="primary")
             delete_btn = gr.Button("Delete run and files", variant="stop")

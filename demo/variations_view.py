@@ -37,8 +37,8 @@ def variations_layout(spec: VideoSpec) -> VariationsView:
     count = gr.Slider(1, MAX_COUNT, value=DEFAULT_COUNT, step=1, label="Number of variations")
     gallery = gr.Gallery(label="Variations", columns=4, height="auto", elem_id="variations", allow_preview=False)
     with gr.Row():
-        run_id = gr.Number(label="Variations run", precision=0, minimum=1)
-        pick_seed = gr.Number(label="Seed to render at full settings", precision=0, minimum=0)
+        run_id = gr.Number(label="Variations run", precision=0)
+        pick_seed = gr.Number(label="Seed to render at full settings", precision=0)
         pick_btn = gr.Button("Render at full settings")
         seeds = gr.JSON(label="Seeds", visible=False)
     return VariationsView(count, gallery, seeds, run_id, pick_seed, pick_btn)

@@ -88,3 +88,117 @@ def test_reference_image_is_recorded(client, tmp_path):
     _, _, _, sidecar = client[0].predict("a cat", "", True, handle_file(str(img)), 3, api_name="/generate")
     ref = json.loads(Path(sidecar).read_text())["reference_image"]
     assert ref["size"] == [32, 24] and ref["used_by_video_model"] is False
+
+
+REWRITTEN = "A red ball rolls slowly across a wooden table in warm afternoon light."
+
+
+def test_compare_variations_and_gallery_endpoints_are_named(client):
+    api = client[0].view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/compare", "/variations", "/variation", "/runs", "/vote", "/rerun", "/delete_run"} <= set(api)
+    for name, returns in (("/compare", 6), ("/variations", 3)):
+        params = api[name]["parameters"]
+        assert params[0]["parameter_name"] == "prompt" and not params[0]["parameter_has_default"]
+        assert all(p["parameter_has_default"] for p in params[1:]) and len(api[name]["returns"]) == returns
+    assert [p["parameter_name"] for p in api["/runs"]["parameters"]] == ["query", "limit"]
+    assert [p["parameter_name"] for p in api["/vote"]["parameters"]] == ["run_id", "choice"]
+
+
+def test_compare_endpoint_returns_both_videos_prompts_seed_sidecar(client):
+    c, outputs = client
+    raw, rewritten, raw_prompt, rewritten_prompt, seed, sidecar = c.predict(
+        "a red ball", REWRITTEN, None, 8, api_name="/compare")
+    assert (raw_prompt, rewritten_prompt, seed) == ("a red ball", REWRITTEN, 8)
+    assert Path(raw).stat().st_size > 0 and Path(rewritten).stat().st_size > 0
+    record = json.loads(Path(sidecar).read_text())
+    assert record["seed"] == 8 and record["videos"]["raw"] == Path(raw).name
+    assert (outputs / record["videos"]["raw"]).exists() and (outputs / record["videos"]["rewritten"]).exists()
+    with pytest.raises(Exception, match="same as your prompt"):
+        c.predict("a red ball", "a red ball", api_name="/compare")
+
+
+def test_variations_endpoint_then_one_at_full_settings(client):
+    c, outputs = client
+    previews, seeds, run_id = c.predict("a red ball", "", True, 2, 40, api_name="/variations")
+    assert seeds == [40, 41] and len(previews) == 2
+    assert all(Path(p["video"]).stat().st_size > 0 and p["caption"] == f"seed {s}" for p, s in zip(previews, seeds, strict=True))
+    video, prompt_used, seed, sidecar = c.predict(run_id, 41, api_name="/variation")
+    record = json.loads(Path(sidecar).read_text())
+    assert seed == 41 and prompt_used == "a red ball" and Path(video).exists()
+    assert record["preview"]["run_id"] == run_id and Path(record["preview"]["video"]).name.endswith("preview-41.mp4")
+    with pytest.raises(Exception, match="not one of run"):
+        c.predict(run_id, 7, api_name="/variation")
+
+
+def test_runs_vote_rerun_and_delete_endpoints(client):
+    c, outputs = client
+    *_, sidecar = c.predict("a blue box", "A blue box sits on a shelf in a quiet, dusty attic.", None, 5,
+                            api_name="/compare")
+    runs = c.predict("blue box", 5, api_name="/runs")
+    pair = runs[0]
+    assert pair["kind"] == "compare" and pair["status"] == "completed" and pair["seed"] == 5
+    assert Path(outputs / pair["files"]["sidecar"]) == Path(outputs / Path(sidecar).name)
+    voted = c.predict(pair["id"], "rewritten", api_name="/vote")
+    assert voted["run"]["vote"] == "rewritten" and voted["summary"]["rewritten"] >= 1
+    assert 0 <= voted["summary"]["win_rate"] <= 1
+
+    new_id = c.predict(pair["id"], False, api_name="/rerun")
+    again = c.predict(str(new_id), 1, api_name="/runs")[0]
+    assert again["id"] == new_id and again["parent_id"] == pair["id"] and again["seed"] == 5
+    assert "Deleted run" in c.predict(new_id, api_name="/delete_run")
+    assert not (outputs / again["files"]["raw"]).exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((99999, "raw"), "There is no run 99999"),
+        ((0, "raw"), "positive whole number"),
+        ((1, "maybe"), "raw.*rewritten.*tie"),
+    ],
+)
+def test_bad_run_ids_and_votes_get_clear_errors(client, args, message):
+    with pytest.raises(Exception, match=message):
+        client[0].predict(*args, api_name="/vote")
+
+
+def test_votes_only_for_pairs_and_runs_need_a_valid_limit(client):
+    c, _ = client
+    c.predict("a green triangle", "", True, None, 2, api_name="/generate")
+    single = c.predict("green triangle", 1, api_name="/runs")[0]
+    with pytest.raises(Exception, match="only compare pairs"):
+        c.predict(single["id"], "raw", api_name="/vote")
+    with pytest.raises(Exception, match="limit"):
+        c.predict("", 0, api_name="/runs")
+
+
+def test_locally_every_session_sees_all_runs(client):
+    c, _ = client
+    c.predict("a purple cube", "", True, None, 3, api_name="/generate")
+    other = Client(c.src, verbose=False)
+    assert other.predict("purple cube", 5, api_name="/runs")[0]["prompt"] == "a purple cube"
+
+
+def test_runs_are_private_per_session_on_spaces(tiny_engine, monkeypatch):
+    from demo.ui import build_demo
+
+    monkeypatch.setenv("SPACE_ID", "someone/rewrite-render")
+    monkeypatch.delenv("RR_PRIVATE_RUNS", raising=False)
+    demo = build_demo(tiny_engine)
+    demo.queue(default_concurrency_limit=1)
+    port = free_port()
+    demo.launch(server_port=port, prevent_thread_lock=True, quiet=True, allowed_paths=[str(tiny_engine.outputs)])
+    try:
+        alice = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        bob = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        alice.predict("an orange kite", REWRITTEN, None, 4, api_name="/compare")
+        mine = alice.predict("", 50, api_name="/runs")
+        assert [r["prompt"] for r in mine] == ["an orange kite"] and "session" not in mine[0]
+        assert bob.predict("", 50, api_name="/runs") == []
+        for name, args in (("/vote", (mine[0]["id"], "raw")), ("/delete_run", (mine[0]["id"],)),
+                           ("/rerun", (mine[0]["id"], False))):
+            with pytest.raises(Exception, match="There is no run"):
+                bob.predict(*args, api_name=name)
+        assert alice.predict(mine[0]["id"], "raw", api_name="/vote")["summary"]["raw"] == 1
+    finally:
+        demo.close()

@@ -53,3 +53,36 @@ def test_pipeline_generate_reports_bad_settings_without_traceback(tmp_path):
     bad.write_text("nope")
     proc = run("pipeline", "generate", "a red ball", "--video", "tiny-random", "--image", str(bad))
     assert proc.returncode == 2 and "not a readable image" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_pipeline_compare_writes_both_videos_one_sidecar_and_a_gallery_row(tmp_path):
+    from pipeline.gallery import Gallery
+
+    stem = tmp_path / "pair"
+    rewritten = "A red ball rolls slowly across a wooden table in warm afternoon light."
+    args = ("pipeline", "compare", "a red ball", "--rewriter", "none", "--rewritten", rewritten, "--video", "tiny-random",
+            "--seed", "6", "--steps", "1", "--frames", "5", "--out", str(stem))
+    proc = run(*args)
+    assert proc.returncode == 0, proc.stderr
+    sidecar = Path(proc.stdout.strip().splitlines()[-1])
+    assert sidecar == tmp_path / "pair.json"
+    record = json.loads(sidecar.read_text())
+    assert record["videos"] == {"raw": "pair.raw.mp4", "rewritten": "pair.rewritten.mp4"} and record["seed"] == 6
+    assert record["runs"]["rewritten"]["prompt_used"] == rewritten and record["settings"]["num_frames"] == 5
+    for name in record["videos"].values():
+        assert (tmp_path / name).stat().st_size > 0
+    [row] = Gallery(tmp_path).list()  # recorded in the outputs folder (the folder of --out)
+    assert (row.kind, row.status, row.seed, row.rewritten) == ("compare", "completed", 6, rewritten)
+
+    before = (tmp_path / "pair.raw.mp4").read_bytes()
+    again = run(*args)
+    assert again.returncode != 0 and "exists" in again.stderr
+    assert (tmp_path / "pair.raw.mp4").read_bytes() == before
+
+
+def test_pipeline_compare_reports_usage_errors_without_traceback(tmp_path):
+    proc = run("pipeline", "compare", "a red ball", "--rewriter", "none", "--video", "tiny-random",
+               "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "needs a rewrite" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("pipeline", "compare", "a red ball", "--video", "tiny-random", "--out", str(tmp_path / "x.mp4"))
+    assert proc.returncode == 2 and "stem" in proc.stderr and "Traceback" not in proc.stderr
