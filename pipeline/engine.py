@@ -118,10 +118,11 @@ class Engine:
             load_reference_image(request.image_path)
 
         # 2. Record, rewrite (when the rewritten box is empty) and render
-        return self.run_one(
+        _, result = self.run_one(
             "generate", request, session=session, rewrite_seed=None if use_raw else rewrite_seed,
             progress=progress, cancel=cancel, out=out,
         )
+        return result
 
     def run_one(
         self,
@@ -135,12 +136,9 @@ class Engine:
         out: Path | None = None,
         parent_id: int | None = None,
         extra: dict | None = None,
-    ) -> GenerationResult:
+    ) -> tuple[int, GenerationResult]:
         """One recorded video run: a 'running' row, the rewrite (rewrite_seed None: never), the render,
-        then the row completed once the files are in place; any error marks it failed."""
-        return self._run_one(kind, request, session, rewrite_seed, progress, cancel, out, parent_id, extra)[1]
-
-    def _run_one(self, kind, request, session, rewrite_seed, progress, cancel, out, parent_id, extra):
+        then the row completed once the files are in place; any error marks it failed. Returns (run id, result)."""
         # 1. Record the run before any model runs
         video = Path(out) if out is not None else new_stem(self.outputs).with_suffix(".mp4")
         planned = [video, video.with_suffix(".json"), video.with_suffix(".ref.png")]
@@ -241,8 +239,9 @@ class Engine:
                                    count=len(run.seeds), seeds=None if new_seed else run.seeds, **common).run_id
         request = build_request(self.spec, run.prompt, rewritten=run.rewritten, seed=seed,
                                 rewrite_info=common["rewrite_info"], **settings)
-        rewrite_seed = None if use_raw else rewrite_seed
-        return self._run_one("generate", request, session, rewrite_seed, progress, cancel, None, run.id, None)[0]
+        run_id, _ = self.run_one("generate", request, session=session, rewrite_seed=None if use_raw else rewrite_seed,
+                                 progress=progress, cancel=cancel, parent_id=run.id)
+        return run_id
 
     def render(
         self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import socket
@@ -14,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pipeline.gallery_export import JSON_FIELDS, write_runs
+
 DB_NAME = "runs.sqlite3"
 SCHEMA_VERSION = 1
 KINDS = ("generate", "compare", "variations", "variation")  # variation: a preview re-rendered at full settings
@@ -21,8 +22,6 @@ STATUSES = ("running", "completed", "failed", "expired")
 VOTES = ("raw", "rewritten", "tie")
 MAX_LIST = 1000  # one page of /runs; enough for a history view, small enough to send at once
 BUSY_TIMEOUT_MS = 10_000  # another process (CLI beside the app) may hold the write lock briefly
-EXPORT_FORMATS = ("csv", "jsonl")
-JSON_COLUMNS = ("seeds", "settings", "rewrite", "files", "timings")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -168,14 +167,16 @@ class Gallery:
             )
 
     def fail(self, run_id: int, error: str) -> None:
-        """Mark a running run failed and remove whatever final files it had already written."""
-        with self._write() as db:
+        """Remove whatever final files a running run had written, then mark it failed (in that order: a
+        crash in between leaves it 'running', and the next start finishes the job)."""
+        with self._connect() as db:
             row = db.execute("SELECT planned FROM runs WHERE id=? AND status='running'", (run_id,)).fetchone()
-            if row is None:
-                return
-            db.execute("UPDATE runs SET status='failed', finished=?, error=?, planned='[]' WHERE id=?",
-                       (time.time(), error[:500], run_id))
+        if row is None:
+            return
         _remove_planned(json.loads(row["planned"]))
+        with self._write() as db:
+            db.execute("UPDATE runs SET status='failed', finished=?, error=?, planned='[]' WHERE id=? AND status='running'",
+                       (time.time(), error[:500], run_id))
 
     @contextlib.contextmanager
     def recording(self, start: RunStart) -> Iterator[int]:
@@ -215,6 +216,9 @@ class Gallery:
         """Runs newest first, filtered by text in the prompts, kind, status or preset (or an id/seed)."""
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIST:
             raise ValueError(f"limit must be a whole number from 1 to {MAX_LIST}, got {limit!r}.")
+        return self._select(query, limit, session)
+
+    def _select(self, query: str, limit: int | None, session: str | None) -> list[Run]:
         if not isinstance(query, str):
             raise ValueError("The filter must be text.")
         where, args = [], []
@@ -229,7 +233,7 @@ class Gallery:
             args += [like] * 5 + ([int(word)] * 2 if word.isdigit() else [])
         sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id DESC LIMIT ?"
         with self._connect() as db:
-            return [_to_run(row) for row in db.execute(sql, [*args, limit]).fetchall()]
+            return [_to_run(row) for row in db.execute(sql, [*args, -1 if limit is None else limit]).fetchall()]
 
     def summary(self, session: str | None = None) -> VoteSummary:
         sql = "SELECT vote, COUNT(*) AS n FROM runs WHERE kind='compare' AND status='completed'"
@@ -260,13 +264,15 @@ class Gallery:
         return self.get(run.id, session)
 
     def delete(self, run_id: object, session: str | None = None) -> list[Path]:
-        """Delete a finished run and its files; returns the files removed."""
+        """Delete a finished run and its files; returns the files removed. Files go first: a crash in between
+        leaves a row whose files are missing, which the next start marks expired."""
         run = self.get(run_id, session)
         if run.status == "running":
             raise ValueError(f"Run {run.id} is still running; stop it first.")
+        removed = _remove([self.file(p) for p in run.files.values()])
         with self._write() as db:
             db.execute("DELETE FROM runs WHERE id=?", (run.id,))
-        return _remove([self.file(p) for p in run.files.values()])
+        return removed
 
     def expire(self, run_ids: list[int], reason: str) -> None:
         """Mark runs expired: their files were removed (by a cleanup policy or by hand)."""
@@ -293,20 +299,9 @@ class Gallery:
         return len(rows)
 
     def export(self, fmt: str, dest: Path, session: str | None = None, query: str = "") -> Path:
-        """Write runs (oldest first) as CSV (nested fields as JSON text) or JSONL; `dest` must not exist."""
-        if fmt not in EXPORT_FORMATS:
-            raise ValueError(f"Export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}.")
-        runs = [run.to_dict() for run in reversed(self.list(query, MAX_LIST, session))]
-        with open(dest, "x", encoding="utf-8", newline="") as f:
-            if fmt == "jsonl":
-                for run in runs:
-                    f.write(json.dumps(run, ensure_ascii=False) + "\n")
-            else:
-                writer = csv.DictWriter(f, fieldnames=list(Run.__dataclass_fields__))
-                writer.writeheader()
-                for run in runs:
-                    writer.writerow({k: _dump(v) if k in JSON_COLUMNS else v for k, v in run.items()})
-        return Path(dest)
+        """Write every matching run (oldest first) as CSV or JSONL to `dest`, which must not exist."""
+        runs = [run.to_dict() for run in reversed(self._select(query, None, session))]
+        return write_runs(runs, list(Run.__dataclass_fields__), fmt, dest)
 
     # -- connections -------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -340,27 +335,6 @@ class Gallery:
             return str(path)
 
 
-def load_export(path: Path) -> list[dict]:
-    """Read an export back into the dictionaries `Run.to_dict()` gives."""
-    path = Path(path)
-    with open(path, encoding="utf-8", newline="") as f:
-        if path.suffix == ".jsonl":
-            return [json.loads(line) for line in f if line.strip()]
-        rows = list(csv.DictReader(f))
-    ints, floats = ("id", "seed", "parent_id"), ("created", "finished")
-    for row in rows:
-        for key, value in row.items():
-            if key in JSON_COLUMNS:
-                row[key] = json.loads(value)
-            elif value == "":
-                row[key] = None
-            elif key in ints:
-                row[key] = int(value)
-            elif key in floats:
-                row[key] = float(value)
-    return rows
-
-
 def parse_run_id(value: object) -> int:
     """A run id from the UI or API: a positive whole number (floats such as 3.0 are accepted)."""
     if isinstance(value, str) and value.strip().lstrip("#").isdigit():
@@ -387,7 +361,7 @@ def private_runs(environ: Mapping[str, str] | None = None) -> bool:
 
 def _to_run(row: sqlite3.Row) -> Run:
     data = {k: row[k] for k in Run.__dataclass_fields__}
-    for key in JSON_COLUMNS:
+    for key in JSON_FIELDS:
         data[key] = json.loads(data[key])
     data["seeds"] = tuple(data["seeds"])
     return Run(**data)

@@ -163,8 +163,9 @@ def expand_variation(
         "sidecar": str(engine.gallery.file(batch.files["sidecar"])),
         "settings": batch.settings.get("preview"),
     }
-    return engine.run_one("variation", request, session=session, progress=progress, cancel=cancel,
-                          parent_id=batch.id, extra={"preview": link})
+    _, result = engine.run_one("variation", request, session=session, progress=progress, cancel=cancel,
+                               parent_id=batch.id, extra={"preview": link})
+    return result
 
 
 def _sidecar(run_id: int, full, settings: dict, preview: dict, records: dict[int, dict]) -> dict:

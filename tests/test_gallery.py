@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.gallery import DB_NAME, Gallery, RunStart, load_export, private_runs
+from pipeline.gallery import DB_NAME, Gallery, RunStart, private_runs
+from pipeline.gallery_export import load_export
 
 ROOT = Path(__file__).resolve().parent.parent
 REWRITTEN = "A red ball rolls slowly across a wooden table in warm afternoon light."
