@@ -14,6 +14,7 @@ class RewriterSpec:
     dtype: str
     quantization: dict[str, str]  # device -> method ("nf4", "int8-dynamic", "none")
     max_new_tokens: int  # 150 words are ~200 tokens for these tokenizers; leaves room to finish
+    min_new_tokens: int  # no paragraph end before this: ~45 words, so the rewrite reaches 50+
     temperature: float
     top_k: int  # sampling from the top-k only: cheap over a 262k vocabulary, and no rare junk
     repetition_penalty: float
@@ -32,6 +33,7 @@ REWRITER_PRESETS: dict[str, RewriterSpec] = {
             dtype="bfloat16",
             quantization={"cpu": "int8-dynamic", "cuda": "none", "mps": "none"},
             max_new_tokens=240,
+            min_new_tokens=70,
             temperature=0.7,
             top_k=40,
             repetition_penalty=1.1,
@@ -44,6 +46,7 @@ REWRITER_PRESETS: dict[str, RewriterSpec] = {
             dtype="bfloat16",
             quantization={"cuda": "nf4", "cpu": "nf4", "mps": "none"},
             max_new_tokens=240,
+            min_new_tokens=70,
             temperature=0.7,
             top_k=40,
             repetition_penalty=1.05,
@@ -57,6 +60,7 @@ REWRITER_PRESETS: dict[str, RewriterSpec] = {
             dtype="float32",
             quantization={"cpu": "none", "cuda": "none", "mps": "none"},
             max_new_tokens=48,
+            min_new_tokens=0,
             temperature=0.7,
             top_k=40,
             repetition_penalty=1.0,

@@ -83,6 +83,7 @@ class Rewriter:
         self._lock = threading.Lock()  # one generation at a time: seeding uses torch's global RNG
         self._counters: dict[str, TokenCounter] = {}
         self._offloaded = False
+        self._stop_ids: list[int] | None = None
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -232,6 +233,22 @@ class Rewriter:
             text += "."
         return text, None, notes
 
+    def _eos_ids(self) -> list[int]:
+        eos = self.model.generation_config.eos_token_id
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        return eos or [self.tokenizer.eos_token_id]
+
+    def _paragraph_end_ids(self) -> list[int]:
+        """Token ids that contain a line break (computed once from the vocabulary, not per token).
+
+        Ending generation on these ids, instead of transformers' stop_strings, avoids rebuilding a
+        string-matching table over the whole (262k for Gemma) vocabulary on every call.
+        """
+        if self._stop_ids is None:
+            vocab = self.tokenizer.get_vocab()
+            self._stop_ids = sorted(i for t, i in vocab.items() if "\n" in t or "Ċ" in t or t == "<0x0A>")
+        return self._stop_ids
+
     def _generate(self, template: Template, prompt: str, seed: int, cancel: threading.Event | None):
         """Yield (cleaned text so far, tokens generated) while the model writes."""
         import torch
@@ -243,13 +260,14 @@ class Rewriter:
             if self.spec.style == "completion":
                 text, opening = template.completion_prompt(prompt)
                 inputs = tok(text, return_tensors="pt")
-                stop_strings = ["\n", "Idea:"]
+                # One paragraph: a newline ends it (and would start the next few-shot block).
+                stop_ids = self._paragraph_end_ids()
             else:
                 opening = ""
                 inputs = tok.apply_chat_template(
                     template.chat_messages(prompt), add_generation_prompt=True, return_tensors="pt", return_dict=True
                 )
-                stop_strings = None
+                stop_ids = []
             inputs = {k: v.to(self.model.device) for k, v in inputs.items()}
             streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
             watch = _Watch(cancel)
@@ -268,8 +286,8 @@ class Rewriter:
                             repetition_penalty=self.spec.repetition_penalty,
                             max_new_tokens=self.spec.max_new_tokens,
                             stopping_criteria=[watch],
-                            stop_strings=stop_strings,
-                            tokenizer=tok,
+                            eos_token_id=[*self._eos_ids(), *stop_ids],
+                            min_new_tokens=self.spec.min_new_tokens,
                             streamer=streamer,
                             pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
                         )
