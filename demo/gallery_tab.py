@@ -8,7 +8,7 @@ import uuid
 import gradio as gr
 
 from demo.inputs import reporter, whole
-from demo.sessions import Sessions, session_id
+from demo.sessions import GPU, Sessions, session_id
 from pipeline.engine import Engine
 from pipeline.gallery import MAX_LIST, VOTES, Run, VoteSummary
 from pipeline.hub import ModelUnavailableError
@@ -146,21 +146,23 @@ def gallery_tab(engine: Engine, sessions: Sessions) -> None:
     group = {"concurrency_id": GALLERY, "concurrency_limit": 4}
     shown = [details, video_a, video_b, previews, choice, record]
 
-    def reload(event):
-        return event.then(runs, [query, limit], records, api_visibility="private", **group).then(
-            table, records, [listing, summary], api_visibility="private", **group)
+    def fill_table(event):
+        """After `event` (which lists runs into `records`), draw the table and the vote summary."""
+        return event.then(table, records, [listing, summary], api_visibility="private", **group)
 
-    refresh.click(runs, [query, limit], records, api_name="runs", **group).then(
-        table, records, [listing, summary], api_visibility="private", **group)
-    query.submit(runs, [query, limit], records, api_visibility="private", **group).then(
-        table, records, [listing, summary], api_visibility="private", **group)
-    tab.select(runs, [query, limit], records, api_visibility="private", **group).then(
-        table, records, [listing, summary], api_visibility="private", **group)
+    def reload(event):
+        """After `event`, list the runs again."""
+        return fill_table(event.then(runs, [query, limit], records, api_visibility="private", **group))
+
+    listing_runs = {"fn": runs, "inputs": [query, limit], "outputs": records, **group}
+    fill_table(refresh.click(**listing_runs, api_name="runs"))
+    fill_table(query.submit(**listing_runs, api_visibility="private"))
+    fill_table(tab.select(**listing_runs, api_visibility="private"))
     listing.select(_picked, None, run_id, api_visibility="private", queue=False).then(
         show, run_id, shown, api_visibility="private", **group)
     run_id.submit(show, run_id, shown, api_visibility="private", **group)
     reload(choice.input(vote, [run_id, choice], vote_out, api_name="vote", **group))
-    rerun_evt = rerun_btn.click(rerun, [run_id, new_seed], run_id, api_name="rerun", concurrency_id="gpu")
+    rerun_evt = rerun_btn.click(rerun, [run_id, new_seed], run_id, api_name="rerun", concurrency_id=GPU)
     reload(rerun_evt.success(show, run_id, shown, api_visibility="private", **group))
     reload(delete_btn.click(delete, run_id, note, api_name="delete_run", **group).success(
         _empty_details, None, shown, api_visibility="private", queue=False))

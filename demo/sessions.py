@@ -6,6 +6,8 @@ import threading
 
 import gradio as gr
 
+GPU = "gpu"  # one concurrency group: rewrites and renders from every session share the accelerator
+
 
 class Sessions:
     """Per-browser-session cancel flags, so Stop in one tab never stops another user's job."""

@@ -7,7 +7,7 @@ import gradio as gr
 from demo.compare_view import compare_handlers, compare_layout
 from demo.gallery_tab import gallery_tab
 from demo.inputs import render_settings, reporter, whole
-from demo.sessions import Sessions, session_id
+from demo.sessions import GPU, Sessions, session_id
 from demo.variations_view import selected_seed, variations_handlers, variations_layout
 from pipeline.engine import Engine
 from pipeline.gallery import private_runs
@@ -25,8 +25,6 @@ EXAMPLES = [
     "a neon sign that says \"open late\" flickering in the rain",
     "an origami crane unfolding into a real bird, slow motion",
 ]
-
-GPU = "gpu"  # one concurrency group: rewrite and render share the accelerator
 
 
 def build_demo(engine: Engine, private: bool | None = None) -> gr.Blocks:
