@@ -20,15 +20,31 @@ _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»"}
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)]?(?=\s|$)")
 
 
-def clean(text: str) -> str:
-    """Strip preamble, labels, markdown, wrapping quotes and scaffolding; join into one paragraph."""
+def clean(text: str, opening: str = "") -> str:
+    """Strip preamble, labels, markdown, wrapping quotes and scaffolding; join into one paragraph.
+
+    `opening` is text the output was forced to start with (the user's own words): it is kept
+    verbatim, and only what the model wrote after it is cleaned.
+    """
     text = text.replace("\r", "")
+    if opening and text.startswith(opening):
+        rest = _clean_body(text[len(opening) :])
+        glue = " " if rest and text[len(opening) : len(opening) + 1].isspace() else ""
+        return (opening + glue + rest).strip()
     # 1. Preamble and labels, possibly stacked ("Sure! Here is the prompt: Scene: ...")
     for _ in range(3):
         stripped = _LABEL.sub("", _PREAMBLE.sub("", text, count=1), count=1)
         if stripped == text:
             break
         text = stripped
+    text = _clean_body(text)
+    # 4. Wrapping quotes (only when the whole text is quoted)
+    while len(text) > 1 and text[0] in _QUOTES and text.endswith(_QUOTES[text[0]]) and text.count(text[0]) <= 2:
+        text = text[1:-1].strip()
+    return text
+
+
+def _clean_body(text: str) -> str:
     # 2. Cut anything after leaked scaffolding (a new "Idea:", chat control tokens)
     match = _SCAFFOLD.search(text)
     if match:
@@ -36,11 +52,7 @@ def clean(text: str) -> str:
     # 3. Markdown (heading lines are titles: dropped whole) and paragraphs
     text = re.sub(r"^\s*#+[^\n]*(\n|$)", "", text, flags=re.MULTILINE)
     text = _MARKDOWN.sub("", text)
-    text = re.sub(r"\s+", " ", text).strip()
-    # 4. Wrapping quotes (only when the whole text is quoted)
-    while len(text) > 1 and text[0] in _QUOTES and text.endswith(_QUOTES[text[0]]) and text.count(text[0]) <= 2:
-        text = text[1:-1].strip()
-    return text
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def word_count(text: str) -> int:

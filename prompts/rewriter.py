@@ -14,8 +14,9 @@ from pipeline.hub import cache_root, ensure_downloaded
 from pipeline.presets import VideoSpec
 from pipeline.request import check_prompt
 from prompts.cleaning import clean, has_loop, trim_to_sentence, word_count
+from prompts.language import looks_english
 from prompts.presets import RewriterSpec
-from prompts.templates import Template, load_template
+from prompts.templates import Template, load_template, opening_from_idea
 from prompts.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
@@ -168,11 +169,15 @@ class Rewriter:
         prompt = check_prompt(prompt)
         template = load_template(target.template_family)
         counter = self.counter(target)
+        opening = opening_from_idea(prompt) if self.spec.style == "completion" else ""
         new_tokens, notes, rewritten, fallback = 0, [], None, None
 
         # 1. Prompts that are already detailed scene descriptions are kept as written
         if word_count(prompt) >= target.word_target[0]:
             fallback = f"prompt already detailed ({word_count(prompt)} words); kept as written"
+        elif self.spec.style == "completion" and not looks_english(prompt):
+            # A base model would continue in English after the user's words: mixed languages.
+            fallback = "the prompt is not in English and this rewriter writes English only; kept as written"
 
         # 2. Generate, retrying once with the next seed when the output is unusable
         for attempt in range(MAX_ATTEMPTS if fallback is None else 0):
@@ -188,7 +193,7 @@ class Rewriter:
                 break
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
-            rewritten, why_not, notes = self._finish(text, target, counter)
+            rewritten, why_not, notes = self._finish(text, target, counter, opening)
             if why_not is None:
                 fallback = None
                 break
@@ -214,11 +219,13 @@ class Rewriter:
             notes=tuple(notes),
         )
 
-    def _finish(self, text: str, target: VideoSpec, counter: TokenCounter) -> tuple[str, str | None, list[str]]:
+    def _finish(
+        self, text: str, target: VideoSpec, counter: TokenCounter, opening: str = ""
+    ) -> tuple[str, str | None, list[str]]:
         """Clean and check one output. Returns (text, reason it is unusable or None, notes)."""
         notes = []
         low, high = target.word_range
-        text = clean(text)
+        text = clean(text, opening)
         if has_loop(text):
             return text, "the rewriter repeated itself", notes
         text = trim_to_sentence(text, max_words=high)
@@ -227,6 +234,8 @@ class Rewriter:
         if counter.count(text).over:
             text = counter.fit(text)
             notes.append(f"last sentences dropped to fit the {counter.limit}-token limit")
+        if not looks_english(text):
+            return text, "the rewrite was not in English", notes
         if word_count(text) < low:
             return text, f"the rewrite was too short ({word_count(text)} words; {low}-{high} expected)", notes
         if not text.endswith((".", "!", "?", '"', "”")):

@@ -51,3 +51,10 @@ def test_loops_detected():
     assert has_loop("the red ball rolls " * 3)
     assert not has_loop(BODY)
     assert word_count(BODY) == 11
+
+
+def test_forced_opening_is_kept_verbatim_and_only_the_rest_is_cleaned():
+    opening = 'Okay sign held by "Scene: one" robot'
+    raw = opening + " in a park.\n\nIdea: another"
+    assert clean(raw, opening) == opening + " in a park."
+    assert clean(opening + ", **bright** light.", opening) == opening + ", bright light."

@@ -103,3 +103,18 @@ def test_cancel_stops_generation(tiny_engine):
     cancel.set()
     with pytest.raises(Cancelled):
         list(tiny_engine.rewrite_stream("a red ball", 0, cancel))
+
+
+def test_non_english_output_is_rejected(tiny_engine, monkeypatch):
+    spanish = ("Una pelota roja en la cocina con el perro y la luz del sol en la ventana, " * 5).strip() + "."
+    result, _, _ = run(tiny_engine, monkeypatch, [spanish, spanish])
+    assert result.fallback == "the rewrite was not in English"
+
+
+def test_completion_rewriter_keeps_non_english_prompts(tiny_engine, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setattr(tiny_engine.rewriter, "spec", replace(tiny_engine.rewriter.spec, style="completion"))
+    result, calls, _ = run(tiny_engine, monkeypatch, [GOOD], prompt="un gato comiendo espaguetis en la cocina")
+    assert calls == [] and result.rewritten == "un gato comiendo espaguetis en la cocina"
+    assert "not in English" in result.fallback
