@@ -34,4 +34,4 @@ def missing_words(prompt: str, rewrite: str) -> list[str]:
     """Content words of `prompt` whose stem does not occur in `rewrite`."""
     have = set(stems(rewrite))
     words = content_words(prompt)
-    return [w for w, s in zip(words, _stemmer().stemWords(words)) if s not in have]
+    return [w for w, s in zip(words, _stemmer().stemWords(words), strict=True) if s not in have]

@@ -106,7 +106,12 @@ def test_cancel_stops_generation(tiny_engine):
 
 
 def test_non_english_output_is_rejected(tiny_engine, monkeypatch):
-    spanish = ("Una pelota roja en la cocina con el perro y la luz del sol en la ventana, " * 5).strip() + "."
+    spanish = (
+        "Una pelota roja rebota en la cocina con el perro. La luz del sol entra por la ventana y brilla sobre "
+        "el suelo de madera. Un gato duerme en una silla junto a la mesa, mientras la cámara sigue la pelota "
+        "despacio hacia la puerta abierta del jardín, donde las flores se mueven con el viento suave de la "
+        "tarde y los pájaros cantan en los árboles altos del parque cercano."
+    )
     result, _, _ = run(tiny_engine, monkeypatch, [spanish, spanish])
     assert result.fallback == "the rewrite was not in English"
 
