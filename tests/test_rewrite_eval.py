@@ -1,0 +1,48 @@
+"""The evaluation harness on synthetic rows (tests never read ../shared)."""
+
+import json
+
+from benchmarks.rewrite_eval import attribute_kept, main, sample, score
+from pipeline.presets import get_video_spec
+from prompts.preservation import stems
+
+
+def rows():
+    ref = "A red ball bounces on a wooden floor in warm light, the camera following it slowly. " * 3
+    return [
+        {"prompt": f"a red ball number {i}", "dimension": d, "attributes": a, "reference_gpt4": ref,
+         "reference_qwen2.5_3b_wan": ref if i % 2 else None}
+        for i, (d, a) in enumerate([("color", {"color_en": "red"}), ("scene", None), ("scene", None),
+                                    ("object_class", {"object_en": "ball"}), ("category:food", None)])
+    ]
+
+
+def test_sample_is_stratified_seeded_and_keeps_attribute_rows():
+    data = rows()
+    picked = sample(data, 3, seed=1)
+    assert picked == sample(data, 3, seed=1)
+    assert {r["dimension"] for r in picked[:3]} == {"category:food", "color", "object_class"}
+    assert all(r in picked for r in data if r["attributes"])
+
+
+def test_attribute_phrases_match_by_stems_in_order():
+    assert attribute_kept("Van Gogh style", stems("painted in Van Gogh style with bold strokes"))
+    assert not attribute_kept("Van Gogh style", stems("a Gogh van style"))
+    assert attribute_kept("red", stems("Red balls"))
+
+
+def test_score_counts_defects():
+    target = get_video_spec("tiny-random")
+    s = score("a red ball", "Sure! Here is a blue ball.", {"color_en": "red"}, target)
+    assert not s["clean"] and not s["keep_all"] and s["attr"] == [False] and not s["in_range"]
+
+
+def test_harness_prints_metrics_and_references(tmp_path, capsys):
+    data = tmp_path / "dev.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows()))
+    main(["--rewriter", "tiny-random", "--target", "tiny-random", "--limit", "3", "--data", str(data)])
+    out = capsys.readouterr().out.splitlines()
+    report = json.loads(out[0])
+    assert report["rows"] == 3 and 0 <= report["keep_all"] <= 1 and "sim_raw" in report
+    assert set(report["references"]) == {"gpt4", "qwen2.5-3b"} and report["references"]["gpt4"]["n"] == 1
+    assert any(line.startswith("color") for line in out)
