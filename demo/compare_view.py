@@ -59,7 +59,7 @@ def compare_layout() -> CompareView:
             rewritten_info = gr.Markdown(elem_id="compare-rewritten-info")
     with gr.Row():
         seed = gr.Number(label="Shared seed", precision=0, interactive=False)
-        sidecar = gr.File(label="Compare sidecar (JSON)")
+        sidecar = gr.File(label="Compare sidecar (JSON)", interactive=False)
         raw_prompt = gr.Textbox(label="Raw prompt", visible=False)
         rewritten_prompt = gr.Textbox(label="Rewritten prompt used", visible=False)
     return CompareView(raw_video, rewritten_video, raw_prompt, rewritten_prompt, seed, sidecar,

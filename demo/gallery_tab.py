@@ -9,6 +9,7 @@ import gradio as gr
 
 from demo.inputs import reporter, whole
 from demo.sessions import GPU, Sessions, session_id
+from demo.zerogpu import GpuTime
 from pipeline.engine import Engine
 from pipeline.gallery import MAX_LIST, VOTES, Run, VoteSummary
 from pipeline.hub import ModelUnavailableError
@@ -19,8 +20,8 @@ GALLERY = "gallery"  # listing, voting and export share no accelerator: their ow
 PROMPT_CHARS = 80  # prompt shown in the table; the full text is in the run's details
 
 
-def gallery_tab(engine: Engine, sessions: Sessions) -> None:
-    """Build the tab's layout and events inside the caller's Blocks."""
+def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = None) -> None:
+    """Build the tab's layout and events inside the caller's Blocks (re-runs under `gpu_time` on ZeroGPU)."""
     gallery = engine.gallery
 
     # -- handlers ----------------------------------------------------------------------------------
@@ -86,6 +87,9 @@ def gallery_tab(engine: Engine, sessions: Sessions) -> None:
             raise gr.Error("Re-run stopped.") from None
         return result
 
+    if gpu_time is not None:
+        rerun = gpu_time.wrap("rerun", rerun)
+
     def delete(run_id: float, request: gr.Request = None) -> str:
         """Delete a run and its files. Returns what was removed."""
         try:
@@ -94,10 +98,12 @@ def gallery_tab(engine: Engine, sessions: Sessions) -> None:
             raise gr.Error(str(err)) from None
         return f"Deleted run {int(run_id)} and {len(removed)} file(s)."
 
-    def export_csv(query: str, request: gr.Request = None) -> str:
+    def export_csv(query: str = "", request: gr.Request = None) -> str:
+        """Export the runs matching `query` (all when empty), oldest first, as CSV. Returns the file."""
         return export("csv", query, request)
 
-    def export_jsonl(query: str, request: gr.Request = None) -> str:
+    def export_jsonl(query: str = "", request: gr.Request = None) -> str:
+        """Export the runs matching `query` (all when empty), oldest first, as JSON lines. Returns the file."""
         return export("jsonl", query, request)
 
     def export(fmt: str, query: str, request: gr.Request | None) -> str:
@@ -166,8 +172,8 @@ def gallery_tab(engine: Engine, sessions: Sessions) -> None:
     reload(rerun_evt.success(show, run_id, shown, api_visibility="private", **group))
     reload(delete_btn.click(delete, run_id, note, api_name="delete_run", **group).success(
         _empty_details, None, shown, api_visibility="private", queue=False))
-    csv_btn.click(export_csv, query, exported, api_visibility="private", **group)
-    jsonl_btn.click(export_jsonl, query, exported, api_visibility="private", **group)
+    csv_btn.click(export_csv, query, exported, api_name="export_csv", **group)
+    jsonl_btn.click(export_jsonl, query, exported, api_name="export_jsonl", **group)
 
 
 def summary_text(summary: VoteSummary) -> str:

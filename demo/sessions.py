@@ -2,36 +2,66 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from pathlib import Path
 
 import gradio as gr
 
 GPU = "gpu"  # one concurrency group: rewrites and renders from every session share the accelerator
 
 
-class Sessions:
-    """Per-browser-session cancel flags, so Stop in one tab never stops another user's job."""
+class StopFlag:
+    """What a running job polls for Stop: an event in this process and, when `path` is set, a file, which Stop
+    also reaches from another process (on ZeroGPU the job runs in a forked GPU worker)."""
 
-    def __init__(self, private_runs: bool = False):
+    def __init__(self, path: Path | None = None):
+        self.path = path
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+        if self.path is not None:
+            self.path.touch()
+
+    def is_set(self) -> bool:
+        return self._event.is_set() or (self.path is not None and self.path.exists())
+
+
+class Sessions:
+    """Per-browser-session cancel flags, so Stop in one tab never stops another user's job. With `stop_dir`,
+    Stop also leaves a file there that a job in another process sees."""
+
+    def __init__(self, private_runs: bool = False, stop_dir: Path | None = None):
         self.private_runs = private_runs  # on a public Space each session sees only its own runs
-        self._events: dict[str, threading.Event] = {}
+        self.stop_dir = stop_dir
+        self._events: dict[str, StopFlag] = {}
         self._lock = threading.Lock()
 
-    def begin(self, request: gr.Request | None) -> threading.Event:
-        event = threading.Event()
+    def begin(self, request: gr.Request | None) -> StopFlag:
+        flag = StopFlag(self._stop_file(request))
+        if flag.path is not None:
+            flag.path.unlink(missing_ok=True)  # a Stop left over from this session's previous job
         with self._lock:
-            self._events[session_id(request)] = event
-        return event
+            self._events[session_id(request)] = flag
+        return flag
 
     def cancel(self, request: gr.Request | None) -> None:
         with self._lock:
-            event = self._events.get(session_id(request))
-        if event is not None:
-            event.set()
+            flag = self._events.get(session_id(request))
+        if flag is not None:
+            flag.set()
+        elif (path := self._stop_file(request)) is not None:
+            path.touch()  # the job began in another process
 
     def scope(self, request: gr.Request | None) -> str | None:
         """The session whose runs this request may see; None: all runs (one local user)."""
         return session_id(request) if self.private_runs else None
+
+    def _stop_file(self, request: gr.Request | None) -> Path | None:
+        if self.stop_dir is None:
+            return None
+        return self.stop_dir / (hashlib.sha256(session_id(request).encode()).hexdigest()[:32] + ".stop")
 
 
 def session_id(request: gr.Request | None) -> str:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import gradio as gr
 
 from demo.compare_view import compare_handlers, compare_layout
+from demo.config import GPU_MAX_SECONDS
 from demo.gallery_tab import gallery_tab
 from demo.inputs import render_settings, reporter, whole
 from demo.sessions import GPU, Sessions, session_id
 from demo.variations_view import selected_seed, variations_handlers, variations_layout
+from demo.zerogpu import GpuTime, on_zerogpu
 from pipeline.engine import Engine
 from pipeline.gallery import private_runs
 from pipeline.hub import ModelUnavailableError
@@ -27,14 +32,20 @@ EXAMPLES = [
 ]
 
 
-def build_demo(engine: Engine, private: bool | None = None) -> gr.Blocks:
+def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int = GPU_MAX_SECONDS) -> gr.Blocks:
     """The app's Blocks. `private`: each browser session sees only its own runs (None: RR_PRIVATE_RUNS,
-    on by default on a Hugging Face Space)."""
+    on by default on a Hugging Face Space). On ZeroGPU every GPU handler asks for at most `gpu_max_seconds`."""
     spec = engine.spec
-    sessions = Sessions(private_runs(None) if private is None else private)
+    # On ZeroGPU the GPU handlers run in a forked worker: Stop reaches them through a file
+    stop_dir = Path(tempfile.mkdtemp(prefix="rr-stop-")) if on_zerogpu() else None
+    sessions = Sessions(private_runs(None) if private is None else private, stop_dir)
     sizes = spec.sizes
+    gpu_time = GpuTime(spec, engine.gallery, gpu_max_seconds)
     compare, compare_details = compare_handlers(engine, sessions)
+    compare = gpu_time.wrap("compare", compare)
     variations, pick_variation = variations_handlers(engine, sessions)
+    variations = gpu_time.wrap("variations", variations)
+    pick_variation = gpu_time.wrap("variation", pick_variation)
 
     # -- handlers ----------------------------------------------------------------------------------
     def rewrite(prompt: str, rewrite_seed: float = 0, request: gr.Request = None, progress=gr.Progress()):
@@ -59,6 +70,8 @@ def build_demo(engine: Engine, private: bool | None = None) -> gr.Blocks:
         for note in result.notes:
             gr.Info(note)
         yield result.rewritten
+
+    rewrite = gpu_time.wrap("rewrite", rewrite)
 
     def generate(
         prompt: str,
@@ -97,8 +110,11 @@ def build_demo(engine: Engine, private: bool | None = None) -> gr.Blocks:
             raise gr.Error("Generation stopped.") from None
         return result.video_path, result.prompt_used, result.seed, result.sidecar_path
 
+    generate = gpu_time.wrap("generate", generate)
+
     def fill_rewrite(prompt: str, rewritten: str, use_raw: bool, rewrite_seed: float, request: gr.Request = None, progress=gr.Progress()):
-        # Generate with an empty box: stream the rewrite into it first, so the user sees it.
+        # Generate with an empty box: stream the rewrite into it first, so the user sees it (only then does
+        # it ask for a GPU on ZeroGPU).
         if use_raw or (rewritten or "").strip() or engine.rewriter is None:
             yield gr.skip()
             return
@@ -200,7 +216,7 @@ def build_demo(engine: Engine, private: bool | None = None) -> gr.Blocks:
                     cv = compare_layout()
                 with gr.Accordion("Variations: preview several seeds before the full render", open=True):
                     vv = variations_layout(spec)
-            gallery_tab(engine, sessions)
+            gallery_tab(engine, sessions, gpu_time)
 
         # -- events ----------------------------------------------------------------------------------
         rewrite_evt = rewrite_btn.click(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +51,10 @@ def load_video(spec: VideoSpec, device: str) -> LoadedVideo:
     pipe = pipeline_class.from_pretrained(folder, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
 
-    # 3. Memory: on CUDA, components visit the GPU only while they run
+    # 3. Memory: on CUDA, components visit the GPU only while they run; not on ZeroGPU, where each call
+    #    gets a large GPU slice and moving weights back and forth only spends the visitor's GPU quota
     memory: list[str] = []
-    if device == "cuda" and "model_cpu_offload" in spec.offload:
+    if device == "cuda" and "model_cpu_offload" in spec.offload and not on_zerogpu():
         pipe.enable_model_cpu_offload()
         memory.append("model CPU offload")
     else:
@@ -60,6 +63,12 @@ def load_video(spec: VideoSpec, device: str) -> LoadedVideo:
         pipe.vae.enable_tiling()
         memory.append("VAE tiling")
     return LoadedVideo(spec, pipe, device, str(dtype).removeprefix("torch."), tuple(memory))
+
+
+def on_zerogpu(environ: Mapping[str, str] | None = None) -> bool:
+    """True on a ZeroGPU Space: SPACES_ZERO_GPU is set to 1/t/true there (read the way `spaces` reads it)."""
+    env = os.environ if environ is None else environ
+    return (env.get("SPACES_ZERO_GPU") or "").strip().lower() in ("1", "t", "true")
 
 
 def local_tokenizer(spec: VideoSpec):
