@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quantization", default=None, help="comma-separated methods; default: the preset's")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", default=None, help="comma-separated CPU decode thread counts to compare")
     args = parser.parse_args(argv)
 
     device = pick_device()
@@ -80,13 +81,17 @@ def main(argv: list[str] | None = None) -> None:
 
     report = {"benchmark": "rewriter", "rewriter": spec.name, "target": target.name, "device": device,
               "threads": torch.get_num_threads(), "prompts": len(prompts), "results": {}}
+    threads = [int(t) for t in args.threads.split(",")] if args.threads else [spec.cpu_threads]
     for method in methods:
-        start = time.perf_counter()
-        rewriter = Rewriter.load(replace(spec, quantization={**spec.quantization, device: method}), device)
-        load_s = time.perf_counter() - start  # the first run of all also converts the GGUF (see README)
-        rewriter.rewrite(prompts[0], target, seed=args.seed)  # warm-up
-        report["results"][method] = {"load_s": round(load_s, 2), **measure(rewriter, target, prompts, args.seed)}
-        del rewriter
+        for n in threads:
+            variant = replace(spec, quantization={**spec.quantization, device: method}, cpu_threads=n)
+            start = time.perf_counter()
+            rewriter = Rewriter.load(variant, device)
+            load_s = time.perf_counter() - start  # the first run of all also converts the GGUF (see README)
+            rewriter.rewrite(prompts[0], target, seed=args.seed)  # warm-up
+            key = method if len(threads) == 1 else f"{method}/threads={n}"
+            report["results"][key] = {"load_s": round(load_s, 2), **measure(rewriter, target, prompts, args.seed)}
+            del rewriter
     print(json.dumps(report))
 
 

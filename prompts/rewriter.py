@@ -283,7 +283,10 @@ class Rewriter:
             failure: list[BaseException] = []
 
             def run():
+                threads = torch.get_num_threads()
                 try:
+                    if self.device == "cpu" and self.spec.cpu_threads:
+                        torch.set_num_threads(self.spec.cpu_threads)
                     torch.manual_seed(seed)
                     with torch.inference_mode():
                         self.model.generate(
@@ -303,6 +306,8 @@ class Rewriter:
                 except BaseException as err:  # re-raised in the caller's thread below
                     failure.append(err)
                     streamer.end()
+                finally:
+                    torch.set_num_threads(threads)
 
             worker = threading.Thread(target=run, daemon=True)
             worker.start()
