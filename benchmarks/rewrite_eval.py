@@ -27,7 +27,7 @@ def load_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def sample(rows: list[dict], limit: int, seed: int) -> list[dict]:
+def sample(rows: list[dict], limit: int, seed: int, max_attribute_rows: int | None = None) -> list[dict]:
     """`limit` rows spread evenly over dimensions (seeded), plus every row with attributes."""
     rng = random.Random(seed)
     by_dim: dict[str, list[dict]] = defaultdict(list)
@@ -41,7 +41,10 @@ def sample(rows: list[dict], limit: int, seed: int) -> list[dict]:
         rng.shuffle(pool)
         picked += pool[:share]
     seen = {id(r) for r in picked}
-    return picked + [r for r in rows if r["attributes"] and id(r) not in seen]
+    extra = [r for r in rows if r["attributes"] and id(r) not in seen]
+    if max_attribute_rows is not None and len(extra) > max_attribute_rows:
+        extra = rng.sample(extra, max_attribute_rows)
+    return picked + extra
 
 
 def attribute_kept(attribute: str, rewrite_stems: list[str]) -> bool:
@@ -131,14 +134,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=100, help="stratified rows (attribute rows are added)")
     parser.add_argument("--seed", type=int, default=0, help="sample and rewrite seed")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--no-attribute-rows", action="store_true", help="only the stratified sample")
+    parser.add_argument("--max-attribute-rows", type=int, default=None,
+                        help="cap the added attribute rows (seeded choice) for a quicker, partial run")
     parser.add_argument("--out", type=Path, default=None, help="also write every rewrite as JSONL here")
     args = parser.parse_args(argv)
 
     # 1. Data and models
-    rows = sample(load_rows(args.data), args.limit, args.seed)
-    if args.no_attribute_rows:
-        rows = rows[: args.limit]
+    rows = sample(load_rows(args.data), args.limit, args.seed, args.max_attribute_rows)
     device = pick_device()
     target = get_video_spec(args.target)
     rewriter = Rewriter.load(get_rewriter_spec(args.rewriter or default_presets(device)[0]), device)
