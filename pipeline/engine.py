@@ -54,7 +54,7 @@ class Engine:
         video_spec = get_video_spec(video or default_video)
         rewriter_name = rewriter or default_rewriter
         llm = None if rewriter_name == "none" else Rewriter.load(get_rewriter_spec(rewriter_name), device)
-        return cls(load_video(video_spec, device), llm, outputs)
+        return cls(load_video(video_spec, device, rewriter=None if llm is None else rewriter_name), llm, outputs)
 
     @property
     def spec(self):
@@ -286,12 +286,13 @@ class Engine:
 
         count = self.check_tokens(request.prompt_used)
         timings: dict[str, float] = {}
+        memory: dict = {}
         with self._render_lock:
-            # 1. Free the LLM's accelerator memory before the video model runs
-            if self.rewriter is not None:
+            # 1. Free the LLM's accelerator memory before the video model runs (unless the plan keeps it)
+            if self.rewriter is not None and (self.video.plan is None or self.video.plan.release_llm):
                 self.rewriter.release_accelerator()
 
-            # 2. Denoise
+            # 2. Denoise; out of GPU memory: step to a more frugal plan and retry once
             def on_step(pipe, step, timestep, kwargs):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled()
@@ -300,20 +301,18 @@ class Engine:
                 return kwargs
 
             start = time.perf_counter()
-            frames = self.video.pipe(
-                prompt=request.prompt_used,
-                negative_prompt=request.negative_prompt or None,
-                height=request.height,
-                width=request.width,
-                num_frames=request.num_frames,
-                num_inference_steps=request.num_inference_steps,
-                guidance_scale=request.guidance_scale,
-                generator=torch.Generator("cpu").manual_seed(request.seed),  # same noise on any device
-                max_sequence_length=self.spec.token_limit,
-                output_type="np",
-                callback_on_step_end=on_step,
-            ).frames[0]
+            if self.video.device == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            try:
+                frames = self._denoise(request, on_step)
+            except torch.OutOfMemoryError:
+                memory["note"] = self.step_down_memory(request)
+                try:
+                    frames = self._denoise(request, on_step)
+                except torch.OutOfMemoryError:
+                    raise ValueError(self._out_of_memory_message(request)) from None
             timings["denoise_s"] = round(time.perf_counter() - start, 3)
+            memory.update(self._memory_record(request))
 
         # 3. Encode
         start = time.perf_counter()
@@ -322,7 +321,54 @@ class Engine:
             progress=(lambda i, n: progress("encode", i, n)) if progress else None,
         )
         timings["encode_s"] = round(time.perf_counter() - start, 3)
-        return video_path, self._record(request, video_path, count, timings)
+        return video_path, {**self._record(request, video_path, count, timings), **_prefixed(memory)}
+
+    def _denoise(self, request: GenerationRequest, on_step):
+        """One pipeline call; with the text encoder planned on the CPU, prompts are encoded there first."""
+        import torch
+
+        prompts: dict = {"prompt": request.prompt_used, "negative_prompt": request.negative_prompt or None}
+        if self.video.text_encoder_on_cpu:
+            positive, negative = self.video.pipe.encode_prompt(
+                prompt=request.prompt_used, negative_prompt=request.negative_prompt or None,
+                do_classifier_free_guidance=request.guidance_scale > 1.0,
+                max_sequence_length=self.spec.token_limit, device=torch.device("cpu"),
+            )
+            prompts = {"prompt_embeds": positive.to(self.video.device),
+                       "negative_prompt_embeds": None if negative is None else negative.to(self.video.device)}
+        return self.video.pipe(
+            **prompts,
+            height=request.height,
+            width=request.width,
+            num_frames=request.num_frames,
+            num_inference_steps=request.num_inference_steps,
+            guidance_scale=request.guidance_scale,
+            generator=torch.Generator("cpu").manual_seed(request.seed),  # same noise on any device
+            max_sequence_length=self.spec.token_limit,
+            output_type="np",
+            callback_on_step_end=on_step,
+        ).frames[0]
+
+    def step_down_memory(self, request: GenerationRequest) -> str:
+        """After an out-of-memory error: free the GPU, reload with the next more frugal plan; says what changed."""
+        from pipeline.memory_apply import step_down
+
+        self.video, note = step_down(self.video, self._rewriter_name(), request)
+        log.warning("%s", note)
+        return note
+
+    def _out_of_memory_message(self, request: GenerationRequest) -> str:
+        from pipeline.memory_apply import out_of_memory_message
+
+        return out_of_memory_message(self.video, self._rewriter_name(), request)
+
+    def _memory_record(self, request: GenerationRequest) -> dict:
+        from pipeline.memory_apply import memory_record
+
+        return memory_record(self.video, request)
+
+    def _rewriter_name(self) -> str | None:
+        return self.rewriter.spec.name if self.rewriter is not None else None
 
     def _record(self, request: GenerationRequest, video_path: Path, count, timings) -> dict:
         return {
@@ -342,6 +388,11 @@ class Engine:
             "memory": list(self.video.memory),
             "timings": timings,
         }
+
+
+def _prefixed(memory: dict) -> dict:
+    """Sidecar fields of the memory record: memory_plan, memory_estimated_peak_vram_gb, ..., memory_note."""
+    return {f"memory_{key}": value for key, value in memory.items()}
 
 
 def named_progress(progress: ProgressFn | None, name: str) -> ProgressFn | None:

@@ -1,4 +1,4 @@
-"""One loading path for every video preset: resolve a local folder, from_pretrained, apply offload."""
+"""One loading path for every video preset: resolve a local folder, from_pretrained, apply the memory plan."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipeline.devices import torch_dtype
 from pipeline.hub import cache_root, ensure_downloaded
+from pipeline.memory_plan import MemoryPlan
 from pipeline.presets import VideoSpec
 
 log = logging.getLogger(__name__)
@@ -22,10 +23,16 @@ class LoadedVideo:
     device: str
     dtype: str
     memory: tuple[str, ...]  # offload and tiling measures applied
+    plan: MemoryPlan | None = None  # CUDA only: the memory plan these measures come from
 
     def describe(self) -> str:
         memory = ", ".join(self.memory) or "fully resident"
-        return f"{self.spec.name} on {self.device} ({self.dtype}; {memory})"
+        plan = f"; {self.plan.describe()}" if self.plan is not None else ""
+        return f"{self.spec.name} on {self.device} ({self.dtype}; {memory}{plan})"
+
+    @property
+    def text_encoder_on_cpu(self) -> bool:
+        return self.plan is not None and self.plan.components["text_encoder"].placement == "cpu"
 
 
 def weights_folder(spec: VideoSpec) -> Path:
@@ -37,32 +44,43 @@ def weights_folder(spec: VideoSpec) -> Path:
     return Path(ensure_downloaded(spec.hub_id, spec.download_gb))
 
 
-def load_video(spec: VideoSpec, device: str) -> LoadedVideo:
+def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rewriter: str | None = None) -> LoadedVideo:
+    """Load a preset; on CUDA apply `plan`, or the plan for the detected memory (and `rewriter`) when None."""
     import diffusers
+
+    from pipeline.memory_apply import apply_plan, detect_budget, plan_for, quantization_config
 
     # 1. Weights on disk
     folder = weights_folder(spec)
     if device == "cpu" and not spec.is_test_model:
         log.warning("%s on CPU will be very slow (minutes per step); a CUDA GPU is recommended", spec.name)
 
-    # 2. Build the pipeline through the library's own loader
+    # 2. The memory plan (CUDA): the fastest placement that fits; on ZeroGPU everything resident, since each
+    #    call gets a large GPU slice and moving weights back and forth only spends the visitor's GPU quota
+    if device == "cuda" and plan is None:
+        plan = plan_for(spec, rewriter, detect_budget(device))
+        log.info("%s", plan.describe())
+    if plan is not None and not plan.fits:
+        log.warning("%s: %s", plan.describe(), plan.reason)
+
+    # 3. Build the pipeline through the library's own loader (text encoder quantized when planned)
     dtype = torch_dtype(spec.dtype, device)
     pipeline_class = getattr(diffusers, spec.pipeline_class)
-    pipe = pipeline_class.from_pretrained(folder, dtype=dtype)
+    quantization = quantization_config(plan) if plan is not None else None
+    extra = {"quantization_config": quantization} if quantization is not None else {}
+    pipe = pipeline_class.from_pretrained(folder, dtype=dtype, **extra)
     pipe.set_progress_bar_config(disable=True)
 
-    # 3. Memory: on CUDA, components visit the GPU only while they run; not on ZeroGPU, where each call
-    #    gets a large GPU slice and moving weights back and forth only spends the visitor's GPU quota
-    memory: list[str] = []
-    if device == "cuda" and "model_cpu_offload" in spec.offload and not on_zerogpu():
-        pipe.enable_model_cpu_offload()
-        memory.append("model CPU offload")
+    # 4. Apply the plan through diffusers' offload APIs; CPU and MPS run resident (MPS: VAE tiling)
+    if plan is not None:
+        memory = apply_plan(pipe, plan, device)
     else:
         pipe.to(device)
-    if device != "cpu" and "vae_tiling" in spec.offload:
-        pipe.vae.enable_tiling()
-        memory.append("VAE tiling")
-    return LoadedVideo(spec, pipe, device, str(dtype).removeprefix("torch."), tuple(memory))
+        memory = ()
+        if device != "cpu" and "vae_tiling" in spec.offload:
+            pipe.vae.enable_tiling()
+            memory = ("VAE tiling",)
+    return LoadedVideo(spec, pipe, device, str(dtype).removeprefix("torch."), tuple(memory), plan)
 
 
 def on_zerogpu(environ: Mapping[str, str] | None = None) -> bool:
