@@ -450,3 +450,17 @@ def test_only_the_apps_own_file_names_are_swept():
     assert OUTPUT_NAME.match(".20261122-012646-a0f688d5.1a2b3c.part.mp4") and EXPORT_NAME.match("runs-20261122-012646-abc123.jsonl")
     for name in ("runs.sqlite3", "runs.sqlite3-wal", "README.md", "my-20261122-012646-a0f688d5.mp4"):
         assert not OUTPUT_NAME.match(name) and not EXPORT_NAME.match(name)
+
+
+def test_launched_app_with_cleanup_sweeps_at_start(tmp_path):
+    from tests.launched import launched_app
+
+    gallery = Gallery(tmp_path)
+    day = 24 * 3600
+    old_id, old_files = _run(gallery, "20200101-000000-ffffffff", created=time.time() - day)
+    with launched_app(tmp_path, RR_CLEANUP_HOURS="2") as (app, _):
+        assert app.demo.delete_cache == (3600, 7200)  # Gradio's cached copies go on the same schedule
+        deadline = time.monotonic() + 20
+        while gallery.get(old_id).status != "expired" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert gallery.get(old_id).status == "expired" and not any(p.exists() for p in old_files)
