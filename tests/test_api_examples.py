@@ -126,3 +126,12 @@ def _free_port() -> int:
     from tests.conftest import free_port
 
     return free_port()
+
+
+def test_queue_limits_are_explicit_and_gpu_work_shares_one_group(app):
+    demo = app[0].demo
+    assert demo._queue.max_size == app[0].QUEUE_SIZE and demo._queue.default_concurrency_limit == 1
+    gpu = {"/rewrite", "/generate", "/compare", "/variations", "/variation", "/rerun"}
+    for fn in demo.fns.values():
+        if fn.api_visibility == "public" and "/" + fn.api_name in gpu:
+            assert fn.concurrency_id == "gpu" and fn.concurrency_limit in ("default", 1), fn.api_name
