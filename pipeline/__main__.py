@@ -1,4 +1,4 @@
-"""CLI: `python -m pipeline generate|compare PROMPT [...]`; prints the sidecar's path as its last line."""
+"""CLI: `python -m pipeline generate|compare PROMPT [...]` (prints the sidecar's path last), and `plan`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "plan":
+        return plan_command(args, parser)
 
     # 1. Check what can be checked before loading any model
     if args.command == "generate":
@@ -82,6 +84,46 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def plan_command(args, parser) -> int:
+    """Print the memory plan for a preset pair and settings (one JSON object with --json)."""
+    import json
+    import os
+
+    import psutil
+
+    from pipeline.devices import pick_device
+    from pipeline.memory_apply import detect_budget, plan_for, settings_for
+    from pipeline.memory_plan import GB, Budget
+    from pipeline.presets import get_video_spec
+
+    detected = detect_budget(pick_device()) if args.vram_gb is None else None
+    if args.vram_gb is None and detected is None:
+        if not os.environ.get("RR_VRAM_GB"):
+            parser.error("no CUDA GPU here: give --vram-gb (or RR_VRAM_GB)")
+        detected = Budget(float(os.environ["RR_VRAM_GB"]), psutil.virtual_memory().available / GB)
+    vram = args.vram_gb if args.vram_gb is not None else detected.vram_gb
+    ram = args.ram_gb if args.ram_gb is not None else round(psutil.virtual_memory().available / GB, 1)
+    budget = Budget(vram, ram, zerogpu=bool(detected and detected.zerogpu))
+    spec = get_video_spec(args.video)
+    rewriter = None if args.rewriter == "none" else args.rewriter
+    try:
+        settings = settings_for(spec, args.height, args.width, args.frames, args.steps)
+        plan = plan_for(spec, rewriter, budget, settings)
+    except KeyError:
+        parser.error(f"no component configs for {args.video!r} or {args.rewriter!r}")
+    if args.json:
+        print(json.dumps(plan.to_dict()))
+        return 0 if plan.fits else 1
+    print(plan.describe())
+    for name, component in plan.components.items():
+        print(f"  {name:13} {component.placement:32} {component.quantization:12} {component.weights_gb:6.2f} GB weights")
+    print(f"  VAE: {plan.vae}; order: {' -> '.join(plan.order)}")
+    print(f"  estimated phase peaks (GB): {plan.phases_gb}; estimated host RAM {plan.estimated_ram_gb} GB")
+    if plan.reason:
+        print(f"  {'does not fit' if not plan.fits else 'note'}: {plan.reason}")
+    return 0 if plan.fits else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     from pipeline.presets import VIDEO_PRESETS
     from prompts.presets import REWRITER_PRESETS
@@ -107,6 +149,16 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--image", type=Path, default=None, help="reference image (recorded; text-only presets ignore it)")
         cmd.add_argument("--outputs", type=Path, default=None,
                          help="outputs folder holding the run gallery (default: the folder of --out, else ./outputs)")
+    plan = sub.add_parser("plan", help="the memory plan (placement, quantization, estimated peak) for a GPU")
+    plan.add_argument("--video", choices=list(VIDEO_PRESETS), default="wan2.1-t2v-1.3b")
+    plan.add_argument("--rewriter", choices=[*REWRITER_PRESETS, "none"], default="qwen2.5-3b-instruct")
+    plan.add_argument("--vram-gb", type=float, default=None, help="GPU memory to plan for (default: detected, or RR_VRAM_GB)")
+    plan.add_argument("--ram-gb", type=float, default=None, help="host RAM to plan for (default: available now)")
+    plan.add_argument("--height", type=int, default=None)
+    plan.add_argument("--width", type=int, default=None)
+    plan.add_argument("--frames", type=int, default=None)
+    plan.add_argument("--steps", type=int, default=None)
+    plan.add_argument("--json", action="store_true", help="print one JSON object")
     gen.add_argument("--out", type=Path, default=None, help="output .mp4 path (must not exist)")
     cmp.add_argument("--out", type=Path, default=None, metavar="STEM",
                      help="writes STEM.raw.mp4, STEM.rewritten.mp4 and STEM.json (none may exist)")

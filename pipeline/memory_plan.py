@@ -345,24 +345,31 @@ def not_fitting_reason(video: str, rewriter: str | None, llm_quant: str, s: Sett
     if frugal.estimated_peak_vram_gb <= budget.usable_vram_gb:
         return (f"Needs about {frugal.estimated_ram_gb:.0f} GB of host RAM for '{frugal.rung}'; "
                 f"{budget.ram_gb:.0f} GB available.")
-    lower = []
-    frames = s.num_frames - 4
-    while frames >= 5:
-        smaller = Settings(s.height, s.width, frames, s.num_inference_steps, s.guidance)
-        if any(p.fits for p in candidates(video, rewriter, llm_quant, smaller, budget)):
-            lower.append(f"num_frames <= {frames}")
-            break
-        frames -= 4
-    half = Settings(s.height // 32 * 16, s.width // 32 * 16, s.num_frames, s.num_inference_steps, s.guidance)
-    if any(p.fits for p in candidates(video, rewriter, llm_quant, half, budget)):
-        lower.append(f"size {half.width}x{half.height}")
-    worst = max(frugal.phases_gb, key=frugal.phases_gb.get)
-    if worst == "rewrite":
-        lower.append(f"the rewriter (its phase needs {frugal.phases_gb['rewrite']:.1f} GB: pick a smaller one or none)")
-    hint = f" Lower {' or '.join(lower)}." if lower else " No smaller setting of this preset fits either."
+    over = [phase for phase, gb in frugal.phases_gb.items() if gb > budget.usable_vram_gb]
+    lower, hint = [], ""
+    if "rewrite" in over:
+        hint = f" Use a smaller rewriter or none (the rewrite needs {frugal.phases_gb['rewrite']:.1f} GB)."
+    video_over = [phase for phase in over if phase != "rewrite"]
+    if video_over:  # which smaller settings fit (without the rewriter when that is also too big)
+        alone = None if "rewrite" in over else rewriter
+        frames = s.num_frames - 4
+        while frames >= 5:
+            smaller = Settings(s.height, s.width, frames, s.num_inference_steps, s.guidance)
+            if any(p.fits for p in candidates(video, alone, llm_quant, smaller, budget)):
+                lower.append(f"num_frames <= {frames}")
+                break
+            frames -= 4
+        half = Settings(s.height // 32 * 16, s.width // 32 * 16, s.num_frames, s.num_inference_steps, s.guidance)
+        if any(p.fits for p in candidates(video, alone, llm_quant, half, budget)):
+            lower.append(f"size {half.width}x{half.height}")
+    if lower:
+        hint += f" Lower {' or '.join(lower)}."
+    elif video_over:
+        hint += " No smaller setting of this preset fits either."
+    worst = ", ".join(f"{phase} {frugal.phases_gb[phase]:.1f} GB" for phase in over)
     return (f"{s.width}x{s.height}, {s.num_frames} frames needs about {need:.1f} GB of GPU memory even with "
-            f"'{frugal.rung}' (estimated peak {frugal.estimated_peak_vram_gb:.1f} GB in the {worst} phase, + CUDA "
-            f"context and a {SAFETY:.0%} margin); {budget.vram_gb:g} GB available.{hint}")
+            f"'{frugal.rung}' (estimated peaks: {worst}; plus the CUDA context "
+            f"and a {SAFETY:.0%} margin); {budget.vram_gb:g} GB available.{hint}")
 
 
 def _with(plan: MemoryPlan, **changes) -> MemoryPlan:
