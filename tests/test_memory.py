@@ -224,3 +224,11 @@ def test_estimate_against_measured_peak_on_cuda(tmp_path):
     record = json.loads(open(result.sidecar_path).read())
     measured, estimated = record["memory_measured_peak_vram_gb"], record["memory_estimated_peak_vram_gb"]
     assert 0 < measured <= estimated * 1.5 + 0.05  # tiny models: the CUDA allocator's granularity dominates
+
+
+def test_memory_benchmark_prints_the_table(capsys):
+    from benchmarks.memory import BUDGETS_GB, main
+
+    assert main(["--rewriter", "none"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"| {gb} GB |" in out for gb in BUDGETS_GB) and "estimates" in out
