@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -108,6 +109,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
             raise gr.Error(str(err)) from None
         except Cancelled:
             raise gr.Error("Generation stopped.") from None
+        memory_notices(result.sidecar_path)
         return result.video_path, result.prompt_used, result.seed, result.sidecar_path
 
     generate = gpu_time.wrap("generate", generate)
@@ -265,3 +267,13 @@ def _random_seed() -> int:
     from pipeline.request import random_seed
 
     return random_seed()
+
+
+def memory_notices(sidecar_path: str) -> None:
+    """After a CUDA run: the measured peak beside the plan's estimate, and any out-of-memory step-down."""
+    record = json.loads(Path(sidecar_path).read_text(encoding="utf-8"))
+    if record.get("memory_note"):
+        gr.Warning(record["memory_note"])
+    peak = record.get("memory_measured_peak_vram_gb")
+    if peak is not None:
+        gr.Info(f"Peak GPU memory {peak} GB (plan estimate {record.get('memory_estimated_peak_vram_gb')} GB)")

@@ -202,3 +202,23 @@ def test_runs_are_private_per_session_on_spaces(tiny_engine, monkeypatch):
         assert alice.predict(mine[0]["id"], "raw", api_name="/vote")["summary"]["raw"] == 1
     finally:
         demo.close()
+
+
+def test_memory_notices_show_measured_peak_and_step_down(tmp_path, monkeypatch):
+    import gradio as gr
+
+    from demo.ui import memory_notices
+
+    shown = []
+    monkeypatch.setattr(gr, "Info", lambda m: shown.append(("info", m)))
+    monkeypatch.setattr(gr, "Warning", lambda m: shown.append(("warning", m)))
+    sidecar = tmp_path / "run.json"
+    sidecar.write_text(json.dumps({"memory_measured_peak_vram_gb": 6.1, "memory_estimated_peak_vram_gb": 6.6,
+                                   "memory_note": "out of memory: stepped down to group offload"}))
+    memory_notices(str(sidecar))
+    assert shown == [("warning", "out of memory: stepped down to group offload"),
+                     ("info", "Peak GPU memory 6.1 GB (plan estimate 6.6 GB)")]
+    shown.clear()
+    sidecar.write_text("{}")
+    memory_notices(str(sidecar))
+    assert shown == []
