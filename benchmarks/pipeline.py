@@ -21,10 +21,10 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pipeline")
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=17)
-    parser.add_argument("--height", type=int, default=112)
-    parser.add_argument("--width", type=int, default=192)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=25)
+    parser.add_argument("--height", type=int, default=144)
+    parser.add_argument("--width", type=int, default=256)
     args = parser.parse_args(argv)
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
