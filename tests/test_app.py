@@ -1,8 +1,6 @@
 """The app as users and scripts meet it: launched on a free port, driven through gradio_client."""
 
-import importlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,22 +8,14 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from tests.conftest import free_port
+from tests.launched import launched_app
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     outputs = tmp_path_factory.mktemp("app-outputs")
-    env = {"RR_REWRITER": "tiny-random", "RR_VIDEO": "tiny-random", "RR_PORT": str(free_port()), "RR_OUTPUTS": str(outputs)}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        sys.modules.pop("app", None)
-        app = importlib.import_module("app")
-        app.launch(app.demo, app.CONFIG, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{env['RR_PORT']}/", verbose=False), outputs
-    finally:
-        app.demo.close()
+    with launched_app(outputs) as (_, url):
+        yield Client(url + "/", verbose=False), outputs
 
 
 def test_endpoints_are_named_and_stable(client):
