@@ -20,7 +20,7 @@ from pipeline.gallery import private_runs
 from pipeline.hub import ModelUnavailableError
 from pipeline.images import load_reference_image
 from pipeline.presets import ASPECTS
-from pipeline.request import GUIDANCE_RANGE, MAX_PROMPT_CHARS, MAX_SEED, STEPS_RANGE
+from pipeline.request import GUIDANCE_RANGE, MAX_PROMPT_CHARS, MAX_SEED, STEPS_RANGE, random_seed
 from prompts.cleaning import word_count
 from prompts.rewriter import Cancelled, RewriteResult
 
@@ -259,14 +259,8 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         image.change(show_image, image, image_view, api_visibility="private", queue=False)
         aspect.change(on_aspect, aspect, [height, width], api_visibility="private", queue=False)
         duration.change(on_duration, duration, frames, api_visibility="private", queue=False)
-        randomize.click(lambda: gr.Number(value=_random_seed()), None, seed, api_visibility="private", queue=False)
+        randomize.click(lambda: gr.Number(value=random_seed()), None, seed, api_visibility="private", queue=False)
     return demo
-
-
-def _random_seed() -> int:
-    from pipeline.request import random_seed
-
-    return random_seed()
 
 
 def memory_notices(sidecar_path: str) -> None:
