@@ -12,8 +12,7 @@ _FOREIGN = set(
     "der die das und ein eine einem einer mit auf im ist den dem "  # German
     "il lo gli della delle nel sul uno con che è "  # Italian
     "o os um uma com no na não são "  # Portuguese
-    "het een en op met van de zijn "  # Dutch
-    .split()
+    "het een en op met van de zijn ".split()  # Dutch
 )
 _ENGLISH = set("a an the and of in on at with to from by is are under over near its his her their".split())
 _LETTER = re.compile(r"[^\W\d_]")

@@ -21,6 +21,9 @@ class RewriterSpec:
     download_gb: float = 0.0
     is_test_model: bool = False
     cpu_threads: int | None = None  # torch threads while decoding on CPU; None keeps torch's default
+    output_vocabulary: str = "full"  # "english": score only English tokens (embedded model; prompts.vocabulary)
+    prefix_cache: bool = True  # completion style: compute the few-shot prefix's KV cache once, reuse it
+    fast_sampling: bool = True  # prompts.decoding; False: transformers' own sampling (the benchmark's baseline)
 
 
 REWRITER_PRESETS: dict[str, RewriterSpec] = {
@@ -41,6 +44,7 @@ REWRITER_PRESETS: dict[str, RewriterSpec] = {
             # Token-by-token decode of a 270M model is too small to split across cores: on the
             # 2-core dev machine 1 thread decoded 8-12 tokens/s and 2 threads 1.6-2 (README).
             cpu_threads=1,
+            output_vocabulary="english",
         ),
         RewriterSpec(
             name="qwen2.5-3b-instruct",

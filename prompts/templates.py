@@ -32,6 +32,14 @@ class Template:
         )
         return text.rstrip(" \n") + (" " if not opening else ""), opening
 
+    def completion_prefix(self) -> str:
+        """The part of every completion prompt before the idea: the same for all ideas, so its KV cache is reusable."""
+        head = self.completion.split("Idea: {idea}")[0]
+        return head.format(
+            instructions=self.instructions,
+            examples="\n\n".join(f"Idea: {i}\nDescription: {d}" for i, d in self.examples),
+        )
+
     def chat_messages(self, idea: str) -> list[dict[str, str]]:
         """System rules, few-shot turns, then the idea, delimited as content."""
         messages = [{"role": "system", "content": self.system.format(instructions=self.instructions).strip()}]

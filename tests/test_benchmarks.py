@@ -6,12 +6,16 @@ import json
 def test_rewriter_benchmark_prints_one_json_line(capsys, tmp_path):
     from benchmarks.rewriter import main
 
-    main(["--rewriter", "tiny-random", "--target", "tiny-random", "--prompts", "2", "--data", str(tmp_path / "none.jsonl")])
+    data = str(tmp_path / "none.jsonl")
+    main(["--rewriter", "tiny-random", "--target", "tiny-random", "--prompts", "2", "--data", data, "--threads", "1"])
     line = capsys.readouterr().out.strip().splitlines()[-1]
     report = json.loads(line)
-    entry = report["results"]["none"]
+    assert set(report["results"]) == {"shipped", "threads=1"}
+    entry = report["results"]["shipped"]
     assert report["prompts"] == 2 and entry["load_s"] > 0 and entry["seconds_per_rewrite"] > 0
+    assert entry["first_token_s"] >= entry["load_s"] and entry["decode_tokens_per_s"] > 0
     assert 0.0 <= entry["fallback"] <= 1.0
+    assert report["ratios"]["shipped/threads=1"]["decode_tokens_per_s"] > 0
 
 
 def test_pipeline_benchmark_prints_one_json_line(capsys):

@@ -1,0 +1,46 @@
+"""Cheap per-token decoding steps for large vocabularies, as transformers logits processors.
+
+transformers' own sampling draws an exponential variate for every one of Gemma's 262k logits per
+token, and its min-new-tokens rule re-tests the whole vocabulary against the stop ids per token;
+together they cost more than the 270M model's forward pass on a CPU. These do the same work on the
+top-k candidates and on a precomputed index. Use them with `do_sample=False`: TopKSampler leaves
+one finite logit, which greedy selection then picks.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class TopKSampler:
+    """Sample from the top-k logits at a temperature; every other logit becomes -inf.
+
+    Same distribution as temperature -> top-k -> softmax -> multinomial over the full vocabulary
+    (temperature does not change which k are on top), drawn from torch's global RNG.
+    """
+
+    def __init__(self, top_k: int, temperature: float):
+        if top_k < 1 or temperature <= 0:
+            raise ValueError(f"top_k must be >= 1 and temperature > 0, got {top_k} and {temperature}")
+        self.top_k = top_k
+        self.temperature = temperature
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        values, indices = scores.topk(min(self.top_k, scores.shape[-1]), dim=-1)
+        probs = torch.softmax(values.float() / self.temperature, dim=-1)
+        picked = indices.gather(-1, torch.multinomial(probs, 1))
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(-1, picked, 0.0)
+
+
+class HoldStops:
+    """Forbid the stop tokens until `min_new_tokens` tokens have been generated."""
+
+    def __init__(self, stop_ids: list[int], prompt_length: int, min_new_tokens: int):
+        self.stop_ids = torch.tensor(sorted(set(stop_ids)), dtype=torch.long)
+        self.until = prompt_length + min_new_tokens
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if input_ids.shape[-1] < self.until and len(self.stop_ids):
+            scores[:, self.stop_ids.to(scores.device)] = float("-inf")
+        return scores

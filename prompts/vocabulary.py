@@ -1,0 +1,99 @@
+"""An English output vocabulary for the embedded rewriter, and an output layer that scores only it.
+
+Gemma 3's 262k-token vocabulary covers 140 languages; scoring all of it is most of the per-token work
+of a 270M model. The rewriter writes English scene descriptions, so its output layer scores only the
+tokens that spell the most frequent English words (from `wordfreq`), plus punctuation, digits, line
+breaks and the stop tokens. Logits of those tokens are exactly the full layer's; every other token
+gets -inf, so sampling and stopping work unchanged on a full-size logits vector.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+import re
+import warnings
+
+import torch
+
+log = logging.getLogger(__name__)
+
+ENGLISH_WORDS = 50_000  # top words by frequency: their tokens held 99.9% of the full layer's greedy picks
+_PUNCTUATION = re.compile(r"^▁?[0-9.,;:!?'\"()\[\]\-–—/&%$+*=@#_…“”‘’]+$")
+
+
+def english_token_ids(tokenizer, cache_file: pathlib.Path | None = None, words: int = ENGLISH_WORDS) -> list[int]:
+    """Token ids of the English subset, computed once per (tokenizer, wordfreq version) and cached."""
+    import importlib.metadata
+
+    key = {"wordfreq": importlib.metadata.version("wordfreq"), "words": words, "vocab": len(tokenizer)}
+    if cache_file is not None and cache_file.is_file():
+        try:
+            cached = json.loads(cache_file.read_text(encoding="utf-8"))
+            if cached.get("key") == key:
+                return cached["ids"]
+        except (OSError, ValueError):
+            log.warning("ignoring unreadable vocabulary cache %s", cache_file)
+    ids = sorted(_english_ids(tokenizer, words))
+    if cache_file is not None:
+        staged = cache_file.with_name(f".{cache_file.name}.tmp")
+        staged.write_text(json.dumps({"key": key, "ids": ids}), encoding="utf-8")
+        staged.replace(cache_file)  # atomic: a reader never sees half a file
+    return ids
+
+
+def _english_ids(tokenizer, words: int) -> set[int]:
+    from wordfreq import top_n_list
+
+    forms = []
+    for word in top_n_list("en", words):
+        if not any(ch.isalpha() for ch in word):
+            continue
+        # A word can start a sentence or follow a space; both tokenize differently.
+        forms += [word, " " + word, word.capitalize(), " " + word.capitalize()]
+    ids = {i for row in tokenizer(forms, add_special_tokens=False)["input_ids"] for i in row}
+    for token, i in tokenizer.get_vocab().items():
+        if _PUNCTUATION.match(token) or "\n" in token or "Ċ" in token or token in ("▁", "<0x0A>"):
+            ids.add(i)
+    ids.update(i for i in tokenizer.all_special_ids)
+    ids.update(_as_list(getattr(tokenizer, "eos_token_id", None)))
+    return ids
+
+
+def _as_list(value) -> list[int]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, int) else list(value)
+
+
+class SubsetHead(torch.nn.Module):
+    """Logits over `ids` only, scattered into a full-size vector whose other entries are -inf."""
+
+    def __init__(self, weight: torch.Tensor, ids: list[int], int8: bool):
+        super().__init__()
+        self.vocab_size = weight.shape[0]
+        self.register_buffer("ids", torch.tensor(ids, dtype=torch.long), persistent=False)
+        linear = torch.nn.Linear(weight.shape[1], len(ids), bias=False, dtype=weight.dtype, device=weight.device)
+        with torch.no_grad():
+            linear.weight.copy_(weight[self.ids])
+        if int8:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
+                warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
+                linear = torch.ao.quantization.quantize_dynamic(
+                    torch.nn.Sequential(linear), {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
+                )[0]
+        self.linear = linear
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        scores = self.linear(hidden)
+        logits = scores.new_full((*scores.shape[:-1], self.vocab_size), float("-inf"))
+        logits[..., self.ids] = scores
+        return logits
+
+
+def restrict_output(model, ids: list[int], int8: bool) -> None:
+    """Replace the model's output layer with a SubsetHead over `ids` (the input embedding is untouched)."""
+    weight = model.get_output_embeddings().weight.detach()
+    model.set_output_embeddings(SubsetHead(weight, ids, int8))
