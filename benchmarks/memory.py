@@ -23,17 +23,23 @@ def plan_table(video: str, rewriter: str | None, ram_gb: float, height: int, wid
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| GPU | fits | plan | text encoder | transformer | LLM | VAE | est. peak | est. slowdown |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| GPU | fits | plan | text encoder | transformer | LLM | VAE | est. peak | est. slowdown |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         c = r["components"]
-        te = c["text_encoder"]["placement"] + ("" if c["text_encoder"]["quantization"] == "none"
-                                               else f" {c['text_encoder']['quantization']}")
-        dit = c["transformer"]["placement"] + ("" if c["transformer"]["quantization"] == "none"
-                                               else f" {c['transformer']['quantization']}")
+        te = c["text_encoder"]["placement"] + (
+            "" if c["text_encoder"]["quantization"] == "none" else f" {c['text_encoder']['quantization']}"
+        )
+        dit = c["transformer"]["placement"] + (
+            "" if c["transformer"]["quantization"] == "none" else f" {c['transformer']['quantization']}"
+        )
         llm = f"{c['llm']['quantization']}, " + ("freed first" if r["release_llm"] else "stays") if "llm" in c else "-"
-        lines.append(f"| {r['vram_gb']} GB | {'yes' if r['fits'] else 'no'} | {r['rung']} | {te} | {dit} | {llm} | "
-                     f"{r['vae']} | {r['estimated_peak_vram_gb']:.1f} GB | {r['estimated_slowdown']:.2f}x |")
+        lines.append(
+            f"| {r['vram_gb']} GB | {'yes' if r['fits'] else 'no'} | {r['rung']} | {te} | {dit} | {llm} | "
+            f"{r['vae']} | {r['estimated_peak_vram_gb']:.1f} GB | {r['estimated_slowdown']:.2f}x |"
+        )
     return "\n".join(lines)
 
 
@@ -53,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(json.dumps(row))
         return 0
-    print(f"{args.video} at {args.width}x{args.height}, {args.frames} frames; rewriter {args.rewriter}; "
-          f"{args.ram_gb:g} GB RAM (all figures are estimates)")
+    print(
+        f"{args.video} at {args.width}x{args.height}, {args.frames} frames; rewriter {args.rewriter}; "
+        f"{args.ram_gb:g} GB RAM (all figures are estimates)"
+    )
     print(markdown(rows))
     for row in rows:
         if not row["fits"]:

@@ -31,8 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as outputs:
         engine = Engine.load("none", "tiny-random", Path(outputs), device="cpu")
         pipe, spec = engine.video.pipe, engine.spec
-        settings = dict(height=args.height, width=args.width, num_frames=args.frames,
-                        num_inference_steps=args.steps, guidance_scale=spec.guidance_scale)
+        settings = dict(
+            height=args.height,
+            width=args.width,
+            num_frames=args.frames,
+            num_inference_steps=args.steps,
+            guidance_scale=spec.guidance_scale,
+        )
         prompt = "a red ball bouncing on a wooden floor"
 
         def ours() -> float:
@@ -42,8 +47,13 @@ def main(argv: list[str] | None = None) -> None:
 
         def bare() -> float:
             start = time.perf_counter()
-            pipe(prompt=prompt, negative_prompt=spec.negative_prompt, generator=torch.Generator("cpu").manual_seed(0),
-                 output_type="np", **settings)
+            pipe(
+                prompt=prompt,
+                negative_prompt=spec.negative_prompt,
+                generator=torch.Generator("cpu").manual_seed(0),
+                output_type="np",
+                **settings,
+            )
             return time.perf_counter() - start
 
         ours(), bare()  # warm-up: first calls pay for lazy initialisation
@@ -52,15 +62,19 @@ def main(argv: list[str] | None = None) -> None:
             times["ours"].append(ours())
             times["bare"].append(bare())
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(json.dumps({
-        "benchmark": "pipeline",
-        "runs": args.runs,
-        "settings": settings,
-        "ours_median_s": round(med["ours"], 4),
-        "bare_median_s": round(med["bare"], 4),
-        "ratio": round(med["ours"] / med["bare"], 4),
-        "target_ratio": 1.05,
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "pipeline",
+                "runs": args.runs,
+                "settings": settings,
+                "ours_median_s": round(med["ours"], 4),
+                "bare_median_s": round(med["bare"], 4),
+                "ratio": round(med["ours"] / med["bare"], 4),
+                "target_ratio": 1.05,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

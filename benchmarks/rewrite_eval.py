@@ -134,8 +134,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=100, help="stratified rows (attribute rows are added)")
     parser.add_argument("--seed", type=int, default=0, help="sample and rewrite seed")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--max-attribute-rows", type=int, default=None,
-                        help="cap the added attribute rows (seeded choice) for a quicker, partial run")
+    parser.add_argument(
+        "--max-attribute-rows",
+        type=int,
+        default=None,
+        help="cap the added attribute rows (seeded choice) for a quicker, partial run",
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write every rewrite as JSONL here")
     args = parser.parse_args(argv)
 
@@ -157,7 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     ours = [score(r["prompt"], res.rewritten, r["attributes"], target) for r, res in zip(rows, results, strict=True)]
     for s, v in zip(ours, sim.pairs([r["prompt"] for r in rows], [res.rewritten for res in results]), strict=True):
         s["sim_raw"] = v
-    for s, v in zip(ours, sim.pairs([r["reference_gpt4"] for r in rows], [res.rewritten for res in results]), strict=True):
+    for s, v in zip(
+        ours, sim.pairs([r["reference_gpt4"] for r in rows], [res.rewritten for res in results]), strict=True
+    ):
         s["sim_ref"] = v
     for s, row in zip(ours, rows, strict=True):
         s["dimension"] = row["dimension"]
@@ -199,8 +205,10 @@ def main(argv: list[str] | None = None) -> None:
     for dim in sorted(by_dim):
         m = summarise(by_dim[dim])
         attr = "-" if m["attr"] is None else f"{m['attr']:.2f}"
-        print(f"{dim:30} {m['n']:>4} {m['clean']:>6.2f} {m['keep_all']:>6.2f} {attr:>6} {m['in_range']:>6.2f} "
-              f"{m.get('sim_raw', 0):>7.3f} {m.get('sim_ref', 0):>7.3f}")
+        print(
+            f"{dim:30} {m['n']:>4} {m['clean']:>6.2f} {m['keep_all']:>6.2f} {attr:>6} {m['in_range']:>6.2f} "
+            f"{m.get('sim_raw', 0):>7.3f} {m.get('sim_ref', 0):>7.3f}"
+        )
     if args.out:
         with open(args.out, "x", encoding="utf-8") as f:
             for row, res in zip(rows, results, strict=True):

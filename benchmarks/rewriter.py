@@ -26,6 +26,7 @@ import json
 import random
 import statistics
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,12 +57,15 @@ class RewriterRun:
     def run(self, prompt: str, seed: int) -> dict:
         from prompts.rewriter import Partial
 
-        start, first = time.perf_counter(), None
+        start, first, done, last = time.perf_counter(), None, 0, 0
         for item in self.rewriter.stream(prompt, self.target, seed=seed):
-            if isinstance(item, Partial) and first is None and item.tokens > 0:
-                first = time.perf_counter()
+            if isinstance(item, Partial):
+                first = first or (time.perf_counter() if item.tokens > 0 else None)
+                if item.tokens < last:  # a retry started: count the tokens of every attempt
+                    done += last
+                last = item.tokens
         end = time.perf_counter()
-        return {"result": item, "tokens": item.new_tokens, "first_s": (first or end) - start, "total_s": end - start}
+        return {"result": item, "tokens": done + last, "first_s": (first or end) - start, "total_s": end - start}
 
 
 class LlamaCppRun:
@@ -94,7 +98,13 @@ class LlamaCppRun:
             tokens += 1
             out += chunk["choices"][0]["text"]
         end = time.perf_counter()
-        return {"result": None, "text": opening + out, "tokens": tokens, "first_s": (first or end) - start, "total_s": end - start}
+        return {
+            "result": None,
+            "text": opening + out,
+            "tokens": tokens,
+            "first_s": (first or end) - start,
+            "total_s": end - start,
+        }
 
 
 def load_naive(spec, device: str):
@@ -109,7 +119,9 @@ def load_naive(spec, device: str):
     folder = gemma_cache_path(cache_root())
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).to(device).eval()
-    naive = replace(spec, quantization={device: "none"}, output_vocabulary="full", prefix_cache=False, fast_sampling=False)
+    naive = replace(
+        spec, quantization={device: "none"}, output_vocabulary="full", prefix_cache=False, fast_sampling=False
+    )
     return Rewriter(naive, model, tokenizer, device, "none")
 
 
@@ -142,6 +154,8 @@ def summarise(runs: list[dict], target, load_s: float) -> dict:
         "keep_all": share(lambda r: not missing_words(r.prompt, r.rewritten)),
         "in_range": share(lambda r: low <= r.words <= high),
         "loops": share(lambda r: has_loop(r.rewritten)),
+        "words_median": statistics.median(r.words for r in used if r is not None) if used != [None] else None,
+        "fallback_reasons": dict(Counter(r.fallback.split(" (")[0] for r in results if r.fallback)),
     }
 
 
@@ -158,7 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rewriter", default="gemma-3-270m")
     parser.add_argument("--target", default="wan2.1-t2v-1.3b")
     parser.add_argument("--prompts", type=int, default=5)
-    parser.add_argument("--variants", default=None, help="comma-separated; default: shipped,naive,llama.cpp where they apply")
+    parser.add_argument(
+        "--variants", default=None, help="comma-separated; default: shipped,naive,llama.cpp where they apply"
+    )
     parser.add_argument("--quantization", default=None, help="comma-separated quantization methods to add as variants")
     parser.add_argument("--threads", default=None, help="comma-separated CPU decode thread counts to add as variants")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -174,7 +190,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.variants:
         names = args.variants.split(",")
     else:
-        names = ["shipped"] + (["naive"] if embedded and device == "cpu" else []) + (["llama.cpp"] if embedded and _has_llama_cpp() else [])
+        names = (
+            ["shipped"]
+            + (["naive"] if embedded and device == "cpu" else [])
+            + (["llama.cpp"] if embedded and _has_llama_cpp() else [])
+        )
     variants = {name: spec for name in names}
     for method in (args.quantization or "").split(",") if args.quantization else []:
         variants[f"quant={method}"] = replace(spec, quantization={**spec.quantization, device: method})

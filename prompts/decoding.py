@@ -19,14 +19,18 @@ class TopKSampler:
     (temperature does not change which k are on top), drawn from torch's global RNG.
     """
 
-    def __init__(self, top_k: int, temperature: float):
+    def __init__(self, top_k: int, temperature: float, candidates: torch.Tensor | None = None):
         if top_k < 1 or temperature <= 0:
             raise ValueError(f"top_k must be >= 1 and temperature > 0, got {top_k} and {temperature}")
         self.top_k = top_k
         self.temperature = temperature
+        self.candidates = candidates  # token ids that can be finite (an output subset): search only those
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        values, indices = scores.topk(min(self.top_k, scores.shape[-1]), dim=-1)
+        pool = scores if self.candidates is None else scores.index_select(-1, self.candidates.to(scores.device))
+        values, indices = pool.topk(min(self.top_k, pool.shape[-1]), dim=-1)
+        if self.candidates is not None:
+            indices = self.candidates.to(scores.device)[indices]
         probs = torch.softmax(values.float() / self.temperature, dim=-1)
         picked = indices.gather(-1, torch.multinomial(probs, 1))
         out = torch.full_like(scores, float("-inf"))

@@ -281,9 +281,12 @@ class Rewriter:
             return None
         prefix = template.completion_prefix()
         if prefix not in self._prefixes:
-            prefix_ids = self.tokenizer(prefix)["input_ids"]
+            bare = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
+            # The prefix sits after any leading special tokens (Gemma's <bos>), with the same ids as alone.
+            lead = next((k for k in range(3) if ids[k : k + len(bare)] == bare), None)
             entry = None
-            if ids[: len(prefix_ids)] == prefix_ids:
+            if lead is not None:
+                prefix_ids = ids[: lead + len(bare)]
                 with torch.inference_mode():
                     out = self.model(
                         input_ids=torch.tensor([prefix_ids], device=self.model.device), use_cache=True, logits_to_keep=1

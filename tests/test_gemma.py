@@ -57,3 +57,41 @@ def test_most_real_rewrites_are_used(gemma):
     rewriter, target = gemma
     results = [rewriter.rewrite(p, target, seed=1) for p in PROMPTS]
     assert sum(r.fallback is None for r in results) >= 3, [r.fallback for r in results]
+
+
+def test_fast_tokenizer_matches_auto_tokenizer(gemma):
+    from transformers import AutoTokenizer
+
+    from pipeline.hub import cache_root
+    from prompts.embedded import gemma_cache_path
+
+    fast, auto = gemma[0].tokenizer, AutoTokenizer.from_pretrained(gemma_cache_path(cache_root()))
+    for text in [*PROMPTS, "Idea: x\nDescription: “Quoted” émigré café, 東京 at 3:45pm!\n\n", ""]:
+        assert fast(text)["input_ids"] == auto(text)["input_ids"], text
+        ids = auto(text)["input_ids"]
+        assert fast.decode(ids, skip_special_tokens=True) == auto.decode(ids, skip_special_tokens=True)
+
+
+def test_english_output_layer_matches_the_full_layer_on_greedy_decoding():
+    """Logits over the English subset are the full layer's, so greedy text is identical (fp32 decoder)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from pipeline.hub import cache_root
+    from prompts.embedded import gemma_cache_path, load_tokenizer
+    from prompts.templates import load_template
+    from prompts.vocabulary import english_token_ids, restrict_output
+
+    folder = gemma_cache_path(cache_root())
+    tokenizer = load_tokenizer(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    template = load_template("wan")
+    inputs = [tokenizer(template.completion_prompt(p)[0], return_tensors="pt") for p in PROMPTS[:4]]
+
+    def greedy():
+        with torch.inference_mode():
+            return [model.generate(**x, do_sample=False, max_new_tokens=30)[0].tolist() for x in inputs]
+
+    full = greedy()
+    restrict_output(model, english_token_ids(tokenizer, folder / "english_vocabulary.json"), int8=False)
+    assert greedy() == full

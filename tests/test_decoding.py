@@ -1,0 +1,173 @@
+"""The fast rewriter path on tiny models: sampler, stop holding, English output layer, caches."""
+
+import importlib.metadata
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from prompts.decoding import HoldStops, TopKSampler
+from prompts.templates import load_template
+from prompts.vocabulary import SubsetHead, english_token_ids
+
+
+def test_top_k_sampler_leaves_one_finite_logit_among_the_top_k():
+    scores = torch.tensor([[0.0, 5.0, 1.0, 4.0, -2.0, 3.0]])
+    top3 = {1, 3, 5}
+    picks = set()
+    for seed in range(40):
+        torch.manual_seed(seed)
+        out = TopKSampler(top_k=3, temperature=1.0)(None, scores.clone())
+        finite = torch.isfinite(out[0]).nonzero().flatten().tolist()
+        assert len(finite) == 1 and finite[0] in top3
+        picks.add(finite[0])
+    assert picks == top3  # every candidate gets drawn, not just the best
+
+
+def test_top_k_sampler_is_seeded_and_k1_is_greedy():
+    scores = torch.randn(2, 500)
+    torch.manual_seed(7)
+    a = TopKSampler(40, 0.7)(None, scores.clone())
+    torch.manual_seed(7)
+    b = TopKSampler(40, 0.7)(None, scores.clone())
+    assert torch.equal(a.argmax(-1), b.argmax(-1))
+    greedy = TopKSampler(1, 0.7)(None, scores.clone()).argmax(-1)
+    assert torch.equal(greedy, scores.argmax(-1))
+    with pytest.raises(ValueError):
+        TopKSampler(0, 1.0)
+
+
+def test_top_k_sampler_matches_the_softmax_distribution():
+    scores = torch.tensor([[2.0, 1.0, 0.0, -5.0]])
+    torch.manual_seed(0)
+    counts = torch.zeros(4)
+    for _ in range(3000):
+        counts[TopKSampler(3, 1.0)(None, scores.clone()).argmax()] += 1
+    expected = torch.softmax(torch.tensor([2.0, 1.0, 0.0]), -1)
+    assert torch.allclose(counts[:3] / 3000, expected, atol=0.03) and counts[3] == 0
+
+
+def test_hold_stops_forbids_stops_only_until_min_new_tokens():
+    hold = HoldStops([2, 5], prompt_length=10, min_new_tokens=3)
+    early = hold(torch.zeros(1, 12, dtype=torch.long), torch.zeros(1, 8))
+    assert early[0, 2] == float("-inf") and early[0, 5] == float("-inf") and early[0, 0] == 0
+    late = hold(torch.zeros(1, 13, dtype=torch.long), torch.zeros(1, 8))
+    assert torch.equal(late, torch.zeros(1, 8))
+
+
+def test_subset_head_scores_exactly_the_subset_and_nothing_else():
+    torch.manual_seed(0)
+    weight = torch.randn(50, 8)
+    hidden = torch.randn(2, 3, 8)
+    ids = [1, 4, 9, 30, 49]
+    full = hidden @ weight.T
+    out = SubsetHead(weight, ids, int8=False)(hidden)
+    assert out.shape == full.shape
+    assert torch.allclose(out[..., ids], full[..., ids], atol=1e-6)
+    mask = torch.ones(50, dtype=torch.bool)
+    mask[ids] = False
+    assert torch.isneginf(out[..., mask]).all()
+    # int8 keeps the subset's ranking close enough that greedy picks agree on these rows
+    q = SubsetHead(weight, ids, int8=True)(hidden)
+    assert torch.equal(q.argmax(-1), out.argmax(-1))
+
+
+@pytest.fixture()
+def tiny_tokenizer(tmp_path):
+    from pipeline.tiny import build_tokenizer
+
+    return build_tokenizer(tmp_path / "tok")
+
+
+def test_english_vocabulary_is_cached_and_rebuilt_when_wordfreq_changes(tiny_tokenizer, tmp_path, monkeypatch):
+    cache = tmp_path / "english_vocabulary.json"
+    ids = english_token_ids(tiny_tokenizer, cache, words=2000)
+    assert ids == sorted(set(ids)) and 0 < len(ids) <= len(tiny_tokenizer)
+    assert tiny_tokenizer.eos_token_id in ids
+    assert set(tiny_tokenizer("the red ball", add_special_tokens=False)["input_ids"]) <= set(ids)
+    assert json.loads(cache.read_text())["ids"] == ids
+
+    import prompts.vocabulary as vocabulary
+
+    calls = []
+    real = vocabulary._english_ids
+    monkeypatch.setattr(vocabulary, "_english_ids", lambda *a: calls.append(1) or real(*a))
+    assert english_token_ids(tiny_tokenizer, cache, words=2000) == ids and calls == []  # read back
+    version = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: "0.0-other" if name == "wordfreq" else version(name)
+    )
+    english_token_ids(tiny_tokenizer, cache, words=2000)
+    assert calls == [1] and json.loads(cache.read_text())["key"]["wordfreq"] == "0.0-other"
+    cache.write_text("{not json")
+    assert english_token_ids(tiny_tokenizer, cache, words=2000) == ids  # a corrupt cache is rebuilt
+
+
+def test_converted_model_cache_is_keyed_by_the_package_version(tmp_path, monkeypatch):
+    import prompts.embedded as embedded
+
+    version = importlib.metadata.version
+    current = embedded.gemma_cache_path(tmp_path)
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: "9.9.9" if name == embedded.GGUF_PACKAGE else version(name)
+    )
+    bumped = embedded.gemma_cache_path(tmp_path)
+    assert bumped != current and bumped.name.endswith("9.9.9")
+    current.mkdir(parents=True)  # an older version's conversion on disk is not reused
+    converted = []
+
+    def fake_convert(folder):
+        converted.append(folder)
+        raise RuntimeError("stop after the conversion decision")
+
+    monkeypatch.setattr(embedded, "_convert_gguf", fake_convert)
+    with pytest.raises(RuntimeError, match="conversion decision"):
+        embedded.load_gemma_270m(tmp_path)
+    assert converted == [bumped]
+
+
+@pytest.fixture()
+def completion_rewriter(tiny_engine):
+    """The tiny model driven like the embedded base model: few-shot completion text."""
+    rewriter = tiny_engine.rewriter
+    saved = rewriter.spec
+    rewriter.spec = replace(saved, style="completion", min_new_tokens=0)
+    rewriter._prefixes.clear()
+    yield rewriter
+    rewriter.spec = saved
+    rewriter._prefixes.clear()
+
+
+def test_prefix_cache_gives_the_same_text_as_a_full_prefill(completion_rewriter):
+    template = load_template("wan")
+    texts = {}
+    for use_cache in (False, True):
+        completion_rewriter.spec = replace(completion_rewriter.spec, prefix_cache=use_cache)
+        texts[use_cache] = [
+            [t for t, _ in completion_rewriter._generate(template, idea, 11, None)][-1]
+            for idea in ("a red ball", "two cats on a sofa, zoom in", "a storm over the sea")
+        ]
+    assert texts[True] == texts[False]
+    (entry,) = completion_rewriter._prefixes.values()
+    assert entry is not None and len(entry[0]) > 50  # the prefix really was cached and reused
+
+
+def test_prefix_cache_copies_are_independent(completion_rewriter):
+    template = load_template("wan")
+    ids = completion_rewriter.tokenizer(template.completion_prompt("a red ball")[0])["input_ids"]
+    first = completion_rewriter._prefix_cache(template, ids)
+    second = completion_rewriter._prefix_cache(template, ids)
+    assert first is not second and first.get_seq_length() == second.get_seq_length() < len(ids)
+
+
+def test_top_k_sampler_over_candidates_matches_the_full_search():
+    scores = torch.full((1, 100), float("-inf"))
+    ids = torch.tensor([3, 17, 42, 64, 99])
+    scores[0, ids] = torch.tensor([1.0, 4.0, 2.0, 0.5, 3.0])
+    for seed in range(10):
+        torch.manual_seed(seed)
+        a = TopKSampler(3, 0.8)(None, scores.clone())
+        torch.manual_seed(seed)
+        b = TopKSampler(3, 0.8, candidates=ids)(None, scores.clone())
+        assert torch.equal(a, b) and a.argmax().item() in (17, 42, 99)
