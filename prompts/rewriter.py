@@ -59,17 +59,23 @@ class Partial(NamedTuple):
 
 
 class _Watch:
-    """A stopping criterion that counts generated tokens and stops when the user cancels."""
+    """A stopping criterion: counts tokens, stops when the user cancels or a sentence ends past `max_words`."""
 
-    def __init__(self, cancel: threading.Event | None):
+    def __init__(self, cancel: threading.Event | None, tokenizer=None, prompt_length: int = 0, max_words: int = 0):
         self.cancel = cancel
         self.tokens = 0
+        self.tokenizer, self.prompt_length, self.max_words = tokenizer, prompt_length, max_words
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
         self.tokens += 1
         stop = self.cancel is not None and self.cancel.is_set()
+        if not stop and self.max_words and self.tokenizer is not None:
+            last = self.tokenizer.decode(input_ids[0, -1:])
+            if last.rstrip().endswith((".", "!", "?")):  # only then is the whole text decoded and counted
+                text = self.tokenizer.decode(input_ids[0, self.prompt_length :], skip_special_tokens=True)
+                stop = len(text.split()) >= self.max_words
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
@@ -192,7 +198,7 @@ class Rewriter:
         for attempt in range(MAX_ATTEMPTS if fallback is None else 0):
             text = ""
             try:
-                for text, new_tokens in self._generate(template, prompt, seed + attempt, cancel):  # noqa: B007 (read after the loop)
+                for text, new_tokens in self._generate(template, prompt, seed + attempt, cancel, target.word_target[1]):  # noqa: B007 (read after the loop)
                     yield Partial(text, new_tokens, self.spec.max_new_tokens)
             except Cancelled:
                 raise
@@ -319,8 +325,12 @@ class Rewriter:
             ],
         )
 
-    def _generate(self, template: Template, prompt: str, seed: int, cancel: threading.Event | None):
-        """Yield (cleaned text so far, tokens generated) while the model writes."""
+    def _generate(self, template: Template, prompt: str, seed: int, cancel: threading.Event | None, max_words: int = 0):
+        """Yield (cleaned text so far, tokens generated) while the model writes.
+
+        With `max_words`, writing stops at the first sentence end past that many words (counting the
+        forced opening): the rewrite reaches its target length without tokens that would be trimmed.
+        """
         import torch
         from transformers import TextIteratorStreamer
 
@@ -342,7 +352,10 @@ class Rewriter:
                 past = None
             inputs = {k: v.to(self.model.device) for k, v in inputs.items()}
             streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
-            watch = _Watch(cancel)
+            opening_words = len(opening.split())
+            watch = _Watch(
+                cancel, tok, inputs["input_ids"].shape[-1], max(0, max_words - opening_words) if max_words else 0
+            )
             failure: list[BaseException] = []
 
             def run():

@@ -18,7 +18,7 @@ GOOD = (
 def fake_generate(outputs):
     calls = []
 
-    def generate(template, prompt, seed, cancel):
+    def generate(template, prompt, seed, cancel, max_words=0):
         calls.append(seed)
         text = outputs[min(len(calls) - 1, len(outputs) - 1)]
         if isinstance(text, Exception):
@@ -97,6 +97,7 @@ def test_real_tiny_model_is_seeded(tiny_engine):
     assert first == again and first != other
     a, b = rw.rewrite("a red ball", spec, seed=3), rw.rewrite("a red ball", spec, seed=3)
     assert (a.rewritten, a.new_tokens, a.fallback) == (b.rewritten, b.new_tokens, b.fallback)
+
 
 def test_cancel_stops_generation(tiny_engine):
     cancel = threading.Event()
