@@ -9,6 +9,18 @@ from pathlib import Path
 
 TINY_FORMAT = "1"  # bump when the tiny configs change so cached folders are rebuilt
 
+# The tiny image-to-video model mirrors Wan 2.2 TI2V's geometry at toy widths (memory_models reads these too).
+TINY_I2V_VAE = dict(
+    base_dim=4, z_dim=48, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True],
+    is_residual=True, in_channels=12, out_channels=12, patch_size=2, scale_factor_spatial=16,
+    latents_mean=[0.0] * 48, latents_std=[1.0] * 48,
+)
+TINY_I2V_TRANSFORMER = dict(
+    patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=48, out_channels=48,
+    text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+)
+
 # A small English corpus for the local tokenizer: enough subwords that token counts behave like a
 # real subword tokenizer (more tokens than words, punctuation split off).
 _CORPUS = """
@@ -82,6 +94,33 @@ def build_tiny_wan(folder: Path) -> None:
     _save_atomically(pipe, folder)
 
 
+def build_tiny_wan_i2v(folder: Path) -> None:
+    """Write a tiny Wan 2.2 TI2V-style WanImageToVideoPipeline to `folder`: the 48-channel residual VAE
+    (16x spatial compression, 2x2 pixel patches) and `expand_timesteps=True`, no CLIP image encoder."""
+    import torch
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = build_tokenizer(Path(tmp))
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+            relative_attention_num_buckets=8, pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
+        )
+    )
+    vae = AutoencoderKLWan(**TINY_I2V_VAE)
+    transformer = WanTransformer3DModel(**TINY_I2V_TRANSFORMER)
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=5.0)
+    pipe = WanImageToVideoPipeline(
+        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler,
+        expand_timesteps=True,  # Wan 2.2 TI2V: the first frame's latent is kept clean, per-token timesteps
+    )
+    _save_atomically(pipe, folder)
+
+
 def build_tiny_causal_lm(folder: Path) -> None:
     """Write a tiny Qwen2-architecture chat model with a local tokenizer and chat template to `folder`."""
     import torch
@@ -112,8 +151,8 @@ def build_tiny_causal_lm(folder: Path) -> None:
 
 
 def ensure_tiny(kind: str, cache_root: Path) -> Path:
-    """Return the folder of a tiny model ("wan" or "lm"), building it once."""
-    builders = {"wan": build_tiny_wan, "lm": build_tiny_causal_lm}
+    """Return the folder of a tiny model ("wan", "wan-i2v" or "lm"), building it once."""
+    builders = {"wan": build_tiny_wan, "wan-i2v": build_tiny_wan_i2v, "lm": build_tiny_causal_lm}
     folder = cache_root / f"tiny-random-{kind}-v{TINY_FORMAT}"
     if not (folder / ".complete").exists():
         builders[kind](folder)
