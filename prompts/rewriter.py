@@ -155,19 +155,22 @@ class Rewriter:
         return self._counters[target.name]
 
     # -- rewriting -------------------------------------------------------------------------------
-    def rewrite(self, prompt: str, target: VideoSpec, seed: int = 0, cancel: threading.Event | None = None) -> RewriteResult:
-        for item in self.stream(prompt, target, seed, cancel):
+    def rewrite(self, prompt: str, target: VideoSpec, seed: int = 0, cancel: threading.Event | None = None,
+                template: Template | None = None) -> RewriteResult:
+        for item in self.stream(prompt, target, seed, cancel, template):
             if isinstance(item, RewriteResult):
                 return item
         raise RuntimeError("rewrite stream ended without a result")
 
     def stream(
-        self, prompt: str, target: VideoSpec, seed: int = 0, cancel: threading.Event | None = None
+        self, prompt: str, target: VideoSpec, seed: int = 0, cancel: threading.Event | None = None,
+        template: Template | None = None,
     ) -> Iterator[Partial | RewriteResult]:
-        """Yield the rewrite as it grows (Partial), then the final RewriteResult."""
+        """Yield the rewrite as it grows (Partial), then the final RewriteResult. `template`: another template
+        than the target's family (image-aware rewriting, prompts.image_templates)."""
         start = time.perf_counter()
         prompt = check_prompt(prompt)
-        template = load_template(target.template_family)
+        template = template or load_template(target.template_family)
         counter = self.counter(target)
         opening = opening_from_idea(prompt) if self.spec.style == "completion" else ""
         new_tokens, notes, rewritten, fallback = 0, [], None, None
