@@ -297,6 +297,7 @@ class Engine:
         if run.status == "running":
             raise ValueError(f"Run {run.id} is still running.")
         image = run.files.get("reference_image") if run.kind in ("generate", "compare") else None
+        image = str(self.gallery.file(image)) if image else None
         runs_here = {self.spec.name} | ({self.image_spec.name} if image and self.image_spec else set())
         if run.video_preset not in runs_here:
             raise ValueError(f"Run {run.id} was made with {run.video_preset}; this app runs {self.spec.name}.")

@@ -32,8 +32,12 @@ def partner_settings(primary: VideoSpec, partner: VideoSpec, settings: dict) -> 
         if size == hw or size == (None, None):
             out["height"], out["width"] = partner.sizes[aspect if size == hw else "16:9"]
             break
-    defaults = {"num_frames": primary.num_frames, "num_inference_steps": primary.num_inference_steps,
-                "guidance_scale": primary.guidance_scale, "negative_prompt": primary.negative_prompt}
+    defaults = {
+        "num_frames": primary.num_frames,
+        "num_inference_steps": primary.num_inference_steps,
+        "guidance_scale": primary.guidance_scale,
+        "negative_prompt": primary.negative_prompt,
+    }
     for name in _FOLLOW:
         if settings.get(name) is None or settings.get(name) == defaults[name]:
             out[name] = getattr(partner, name)
@@ -42,5 +46,7 @@ def partner_settings(primary: VideoSpec, partner: VideoSpec, settings: dict) -> 
 
 def switch_note(primary: VideoSpec, partner: VideoSpec) -> str:
     """The status line's words when a reference image moves a render to the image-capable partner."""
-    return (f"Reference image: rendering with {partner.name} (image-to-video) instead of {primary.name}, "
-            f"which is text-only.")
+    return (
+        f"Reference image: rendering with {partner.name} (image-to-video) instead of {primary.name}, "
+        f"which is text-only."
+    )

@@ -98,7 +98,12 @@ def build_tiny_wan_i2v(folder: Path) -> None:
     """Write a tiny Wan 2.2 TI2V-style WanImageToVideoPipeline to `folder`: the 48-channel residual VAE
     (16x spatial compression, 2x2 pixel patches) and `expand_timesteps=True`, no CLIP image encoder."""
     import torch
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline, WanTransformer3DModel
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanImageToVideoPipeline,
+        WanTransformer3DModel,
+    )
     from transformers import UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(0)

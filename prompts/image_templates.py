@@ -29,8 +29,11 @@ class ImageTemplate(Template):
         opening = opening_from_idea(idea)
         examples = "\n\n".join(f"Image: {m}\nIdea: {i}\nDescription: {d}" for m, i, d in self.image_examples)
         text = self.completion.format(
-            instructions=f"{self.instructions} {self.rule}", examples=examples, image=self.image_line,
-            idea=_one_line(idea), opening=opening,
+            instructions=f"{self.instructions} {self.rule}",
+            examples=examples,
+            image=self.image_line,
+            idea=_one_line(idea),
+            opening=opening,
         )
         return text.rstrip(" \n") + (" " if not opening else ""), opening
 
@@ -60,10 +63,17 @@ def load_image_template(family: str, description: str | None = None, image_path:
     mode = "seen" if image_path else ("described" if description else "unseen")
     image_line = {"seen": "the attached image", "described": description, "unseen": UNDESCRIBED}[mode]
     return ImageTemplate(
-        family=name, version=version, instructions=instructions, system=system,
-        examples=tuple((i, d) for _, i, d in examples), completion=completion,
-        mode=mode, rule=rules[mode].format(description=description), image_line=image_line,
-        image_path=image_path, image_examples=examples,
+        family=name,
+        version=version,
+        instructions=instructions,
+        system=system,
+        examples=tuple((i, d) for _, i, d in examples),
+        completion=completion,
+        mode=mode,
+        rule=rules[mode].format(description=description),
+        image_line=image_line,
+        image_path=image_path,
+        image_examples=examples,
     )
 
 
@@ -76,8 +86,14 @@ def _files(name: str):
     rules = dict(line.split(": ", 1) for line in read("rules.txt").splitlines() if line.strip())
     if set(rules) != {"seen", "described", "unseen"}:
         raise ValueError(f"{name}/rules.txt needs one line each for seen, described and unseen")
-    return (read("VERSION"), read("instructions.txt"), read("system.txt"), read("completion.txt"), rules,
-            tuple(_parse_examples(read("examples.txt"))))
+    return (
+        read("VERSION"),
+        read("instructions.txt"),
+        read("system.txt"),
+        read("completion.txt"),
+        rules,
+        tuple(_parse_examples(read("examples.txt"))),
+    )
 
 
 def _one_line(text: str) -> str:
@@ -87,8 +103,15 @@ def _one_line(text: str) -> str:
 def _parse_examples(text: str):
     for block in re.split(r"\n\s*\n", text):
         lines = block.strip().split("\n", 2)
-        if len(lines) != 3 or not lines[0].startswith("Image: ") or not lines[1].startswith("Idea: ") \
-                or not lines[2].startswith("Description: "):
+        if (
+            len(lines) != 3
+            or not lines[0].startswith("Image: ")
+            or not lines[1].startswith("Idea: ")
+            or not lines[2].startswith("Description: ")
+        ):
             raise ValueError(f"malformed example block: {block[:60]!r}")
-        yield (lines[0].removeprefix("Image: ").strip(), lines[1].removeprefix("Idea: ").strip(),
-               lines[2].removeprefix("Description: ").strip())
+        yield (
+            lines[0].removeprefix("Image: ").strip(),
+            lines[1].removeprefix("Idea: ").strip(),
+            lines[2].removeprefix("Description: ").strip(),
+        )
