@@ -223,7 +223,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
                         image_fit = gr.Radio(["crop", "pad"], value="crop", label="Fit to the video",
                                              info="crop: fill the frame; pad: keep the whole image, grey bars")
                         image_description = gr.Textbox(
-                            label="Describe your image (optional)", lines=2, max_length=MAX_DESCRIPTION_CHARS,
+                            value="", label="Describe your image (optional)", lines=2, max_length=MAX_DESCRIPTION_CHARS,
                             placeholder="a red fox sitting in fresh snow at the edge of a pine forest",
                             visible=not engine.rewriter_sees_images, elem_id="image-description")
                         image_view = gr.Image(label="Reference image, as the video model gets it", interactive=False,

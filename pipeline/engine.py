@@ -144,14 +144,14 @@ class Engine:
         preset that renders it (a vision rewriter sees the image; a text rewriter reads `image_description`)."""
         if self.rewriter is None:
             raise ValueError("No rewriter is loaded (started with --rewriter none).")
-        target, template = self.spec, None
+        target, extra = self.spec, {}
         if image_path:
             from prompts.image_templates import load_image_template
 
             target = image_target(self.spec)
             seen = image_path if self.rewriter_sees_images else None
-            template = load_image_template(target.template_family, image_description, seen)
-        for item in self.rewriter.stream(prompt, target, seed, cancel, template=template):
+            extra["template"] = load_image_template(target.template_family, image_description, seen)
+        for item in self.rewriter.stream(prompt, target, seed, cancel, **extra):
             if isinstance(item, RewriteResult):
                 self._remember(item)
             yield item
