@@ -253,3 +253,78 @@ def test_cli_bad_images_get_a_message_without_traceback(tmp_path, make, message)
     )
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "x.mp4").exists()
+
+
+# -- memory planner and the vision rewriter ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "preset, component, published",
+    [
+        ("wan2.2-ti2v-5b", "transformer", 5.0e9),  # "TI2V-5B"
+        ("ltx-video", "transformer", 1.9e9),  # LTX-Video 2B
+        ("ltx-video", "text_encoder", 4.76e9),  # T5-XXL encoder
+    ],
+)
+def test_image_presets_have_memory_figures(preset, component, published):
+    from pipeline.memory_models import count_component
+
+    assert count_component(preset, component).params == pytest.approx(published, rel=0.05)
+
+
+@pytest.mark.parametrize("name", list(VIDEO_PRESETS))
+def test_every_video_preset_gets_a_memory_plan(name):
+    from pipeline.memory_apply import plan_for
+    from pipeline.memory_plan import Budget, latent_tokens
+
+    spec = get_video_spec(name)
+    for rewriter in (None, "qwen2.5-vl-3b-instruct"):
+        plan = plan_for(spec, rewriter, Budget(24.0, 64.0))
+        assert plan.estimated_peak_vram_gb > 0
+    assert latent_tokens("ltx-video", replace(plan.settings, num_frames=121, height=480, width=864)) == 16 * 15 * 27
+
+
+def test_vision_rewriter_is_declared_for_cuda_in_4bit():
+    from pipeline.memory_models import count_component
+    from prompts.presets import get_rewriter_spec
+
+    spec = get_rewriter_spec("qwen2.5-vl-3b-instruct")
+    assert spec.vision and spec.hub_id == "Qwen/Qwen2.5-VL-3B-Instruct" and spec.quantization["cuda"] == "nf4"
+    assert count_component(spec.name, "llm").params == pytest.approx(3.75e9, rel=0.02)
+
+
+def test_processor_tokenizer_tokenizes_through_the_processor_chat_template():
+    from prompts.vision import ProcessorTokenizer
+
+    class FakeTokenizer:
+        pad_token_id = 0
+
+        def decode(self, ids, **kwargs):
+            return "decoded"
+
+    class FakeProcessor:
+        tokenizer = FakeTokenizer()
+
+        def apply_chat_template(self, messages, **kwargs):
+            return {"messages": messages, **kwargs}
+
+    tok = ProcessorTokenizer(FakeProcessor())
+    out = tok.apply_chat_template([{"role": "user", "content": "x"}], add_generation_prompt=True)
+    assert out["tokenize"] is True and out["add_generation_prompt"] is True
+    assert tok.pad_token_id == 0 and tok.decode([1]) == "decoded"
+
+
+def test_engine_tells_vision_rewriters_apart(tiny_engine):
+    assert not tiny_engine.rewriter_sees_images  # tiny-random is a text model
+
+
+@pytest.mark.gpu
+def test_qwen_vl_rewriter_sees_the_image_on_cuda(tmp_path, photo):
+    from pipeline.engine import load_rewriter
+    from prompts.image_templates import load_image_template
+    from prompts.presets import get_rewriter_spec
+
+    rewriter = load_rewriter(get_rewriter_spec("qwen2.5-vl-3b-instruct"), "cuda")
+    assert rewriter.quantization == "nf4"
+    template = load_image_template("wan", image_path=str(photo))
+    result = rewriter.rewrite("the ball rolls away", get_video_spec("wan2.2-ti2v-5b"), seed=1, template=template)
+    assert result.template_version.startswith("wan_i2v") and result.fallback is None
+    assert "red" in result.rewritten.lower()  # it saw the red disc
