@@ -277,8 +277,9 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
                          queue=False, trigger_mode="always_last")
         preview_inputs = [image, image_fit, height, width, image_description]
         for trigger in (image.change, image_fit.change, height.change, width.change):
-            trigger(images.preview, preview_inputs, [image_view, status], api_visibility="private", queue=False,
-                    trigger_mode="always_last")
+            # queued (not queue=False): an unreadable file must reach the user as an error toast
+            trigger(images.preview, preview_inputs, [image_view, status], api_visibility="private",
+                    trigger_mode="always_last", show_progress="hidden")
         image_description.change(images.note, [image, image_description], image_md, api_visibility="private",
                                  queue=False, show_progress="hidden")
         image.change(images.note, [image, image_description], image_md, api_visibility="private", queue=False)

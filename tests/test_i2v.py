@@ -328,3 +328,11 @@ def test_qwen_vl_rewriter_sees_the_image_on_cuda(tmp_path, photo):
     result = rewriter.rewrite("the ball rolls away", get_video_spec("wan2.2-ti2v-5b"), seed=1, template=template)
     assert result.template_version.startswith("wan_i2v") and result.fallback is None
     assert "red" in result.rewritten.lower()  # it saw the red disc
+
+
+def test_zerogpu_asks_for_the_partners_render_time_with_an_image():
+    from demo.zerogpu import GpuTime
+
+    timing = GpuTime(get_video_spec("wan2.1-t2v-1.3b"), cap=10_000)
+    settings = {"height": 480, "width": 832, "num_frames": 81, "num_inference_steps": 30, "rewritten": "x"}
+    assert timing.seconds("generate", {**settings, "image": "photo.png"}) > timing.seconds("generate", settings)
