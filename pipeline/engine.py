@@ -14,7 +14,7 @@ from pipeline.export import encode_mp4, new_stem, write_sidecar
 from pipeline.gallery import Gallery, RunStart
 from pipeline.image_to_video import image_target, partner_settings, switch_note
 from pipeline.images import load_reference_image, prepare_reference_image
-from pipeline.loading import LoadedVideo
+from pipeline.loading import LoadedVideo, on_zerogpu
 from pipeline.presets import VideoSpec, get_video_spec
 from pipeline.request import GenerationRequest, GenerationResult, build_request, check_prompt
 from prompts.rewriter import Cancelled, Partial, Rewriter, RewriteResult
@@ -55,9 +55,15 @@ class Engine:
         device = device or pick_device()
         default_rewriter, default_video = default_presets(device)
         video_spec = get_video_spec(video or default_video)
+        from prompts.vision import load_rewriter
+
         rewriter_name = rewriter or default_rewriter
         llm = None if rewriter_name == "none" else load_rewriter(get_rewriter_spec(rewriter_name), device)
-        return cls(load_video(video_spec, device, rewriter=None if llm is None else rewriter_name), llm, outputs)
+        engine = cls(load_video(video_spec, device, rewriter=None if llm is None else rewriter_name), llm, outputs)
+        if on_zerogpu() and engine.image_spec not in (None, engine.spec):
+            # ZeroGPU: models load in the main process, once; a GPU worker cannot keep what it loads
+            engine.loaded(engine.image_spec.name)
+        return engine
 
     @property
     def spec(self):
@@ -116,13 +122,14 @@ class Engine:
         from pipeline.devices import free_accelerator_memory
         from pipeline.loading import load_video
 
+        # On ZeroGPU both stay (loaded at start): each call gets a large GPU slice
         if name == self.spec.name:
             wanted, other = self.video, self._partner
         elif self.image_spec is not None and name == self.image_spec.name:
             wanted, other = self._partner, self.video
         else:
             raise ValueError(f"This app runs {self.spec.name}; {name} is not loaded.")
-        if self.video.device == "cuda" and other is not None and other.pipe is not None:
+        if self.video.device == "cuda" and not on_zerogpu() and other is not None and other.pipe is not None:
             other.pipe = other.image_pipe = None
             free_accelerator_memory()
         if wanted is None or wanted.pipe is None:
@@ -555,11 +562,3 @@ def _call_parameters(pipe) -> set[str]:
 
     return set(inspect.signature(type(pipe).__call__).parameters)
 
-
-def load_rewriter(spec, device: str) -> Rewriter:
-    """A rewriter preset loaded by its kind: vision-language models see the reference image."""
-    if getattr(spec, "vision", False):
-        from prompts.vision import VisionRewriter
-
-        return VisionRewriter.load(spec, device)
-    return Rewriter.load(spec, device)

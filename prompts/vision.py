@@ -72,3 +72,8 @@ class VisionRewriter(Rewriter):
             self.model, self.tokenizer, self._offloaded = fresh.model, fresh.tokenizer, False
             return
         super()._ensure_on_device()
+
+
+def load_rewriter(spec: RewriterSpec, device: str) -> Rewriter:
+    """A rewriter preset loaded by its kind: a vision-language model sees the reference image."""
+    return (VisionRewriter if spec.vision else Rewriter).load(spec, device)

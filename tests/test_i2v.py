@@ -318,9 +318,9 @@ def test_engine_tells_vision_rewriters_apart(tiny_engine):
 
 @pytest.mark.gpu
 def test_qwen_vl_rewriter_sees_the_image_on_cuda(tmp_path, photo):
-    from pipeline.engine import load_rewriter
     from prompts.image_templates import load_image_template
     from prompts.presets import get_rewriter_spec
+    from prompts.vision import load_rewriter
 
     rewriter = load_rewriter(get_rewriter_spec("qwen2.5-vl-3b-instruct"), "cuda")
     assert rewriter.quantization == "nf4"
@@ -336,3 +336,25 @@ def test_zerogpu_asks_for_the_partners_render_time_with_an_image():
     timing = GpuTime(get_video_spec("wan2.1-t2v-1.3b"), cap=10_000)
     settings = {"height": 480, "width": 832, "num_frames": 81, "num_inference_steps": 30, "rewritten": "x"}
     assert timing.seconds("generate", {**settings, "image": "photo.png"}) > timing.seconds("generate", settings)
+
+
+def test_zerogpu_loads_the_image_partner_at_start(tmp_path, monkeypatch):
+    from pipeline.engine import Engine
+
+    monkeypatch.setenv("SPACES_ZERO_GPU", "1")
+    engine = Engine.load("none", "tiny-random", tmp_path / "out", device="cpu")
+    assert engine._partner is not None and engine._partner.spec.name == "tiny-random-i2v"
+    assert engine.loaded("tiny-random").pipe is not None and engine.loaded("tiny-random-i2v").pipe is not None
+
+
+@pytest.mark.gpu
+def test_cuda_image_run_keeps_one_video_model_on_the_gpu(tmp_path, photo):
+    from pipeline.engine import Engine
+
+    engine = Engine.load("tiny-random", "tiny-random", tmp_path, device="cuda")
+    result = engine.generate("a red ball", use_raw=True, image_path=str(photo), num_inference_steps=2)
+    record = json.loads(Path(result.sidecar_path).read_text())
+    assert record["device"] == "cuda" and record["video_preset"] == "tiny-random-i2v"
+    assert engine.video.pipe is None  # the text preset was dropped while the partner ran
+    engine.generate("a red ball", use_raw=True, num_inference_steps=1)  # and comes back when needed
+    assert engine.video.pipe is not None and engine._partner.pipe is None
