@@ -7,8 +7,9 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline.engine import Engine, ProgressFn, named_progress, save_reference
+from pipeline.engine import Engine, ProgressFn, named_progress
 from pipeline.export import new_stem, write_sidecar
+from pipeline.image_to_video import save_reference
 from pipeline.presets import get_video_spec
 from pipeline.request import GenerationResult, check_prompt
 

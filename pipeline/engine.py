@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -12,8 +11,8 @@ from pathlib import Path
 
 from pipeline.export import encode_mp4, new_stem, write_sidecar
 from pipeline.gallery import Gallery, RunStart
-from pipeline.image_to_video import image_target, partner_settings, switch_note
-from pipeline.images import load_reference_image, prepare_reference_image
+from pipeline.image_to_video import image_target, partner_settings, save_reference, switch_note
+from pipeline.images import prepare_reference_image
 from pipeline.loading import LoadedVideo, on_zerogpu
 from pipeline.presets import VideoSpec, get_video_spec
 from pipeline.request import GenerationRequest, GenerationResult, build_request, check_prompt
@@ -247,7 +246,11 @@ class Engine:
             result = self.rewrite(request.prompt, rewrite_seed, cancel, progress, request.image_path,
                                   request.image_description)
             rewritten = check_prompt(result.rewritten, "rewritten prompt")
-            return replace(request, rewritten=rewritten, rewrite_info=_rewrite_info(result))
+            info = _rewrite_info(result)
+            if request.image_path:  # what the rewriter knew of the image
+                info["image"] = ("seen" if self.rewriter_sees_images else
+                                 "described" if request.image_description else "unseen")
+            return replace(request, rewritten=rewritten, rewrite_info=info)
         if request.rewritten is not None:
             known = self._recent.get(request.rewritten)
             if known is not None and known.get("prompt") == request.prompt:
@@ -520,26 +523,6 @@ def _with_rewrite_time(timings: dict, rewrite_info: dict) -> dict:
 
 def _with_info(request: GenerationRequest, info: dict) -> GenerationRequest:
     return replace(request, rewrite_info={**info, **request.rewrite_info})
-
-
-def save_reference(request: GenerationRequest, out: Path) -> dict:
-    """Store the processed reference image, the frame the video starts from (`out`, a .png beside the
-    video); the sidecar records it with the original's name, hash and size."""
-    path = Path(request.image_path)
-    image = prepare_reference_image(path, request.height, request.width, request.image_fit)
-    image.save(out, format="PNG")
-    original = load_reference_image(path)
-    return {
-        "path": out.name,
-        "original_name": path.name,
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),  # of the file as given
-        "processed_sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
-        "size": list(image.size),  # width, height: the video's
-        "original_size": list(original.size),  # upright (EXIF orientation applied)
-        "fit": request.image_fit,
-        "description": request.image_description,
-        "used_by_video_model": True,  # the first frame of an image-to-video render
-    }
 
 
 def _encode_on_cpu(pipe, request: GenerationRequest, token_limit: int, device: str) -> dict:

@@ -1,8 +1,14 @@
-"""Which preset renders a request with a reference image, and the settings it gets when the app switches."""
+"""Which preset renders a request with a reference image, the settings it gets when the app switches, and
+the processed image stored beside the video."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
+from pipeline.images import fit_image, load_reference_image
 from pipeline.presets import VideoSpec, get_video_spec
+from pipeline.request import GenerationRequest
 
 # Settings that follow the preset when they were left at the text preset's defaults (the UI and the API
 # always send values; a value that equals the text preset's default for the aspect means "not chosen").
@@ -50,3 +56,23 @@ def switch_note(primary: VideoSpec, partner: VideoSpec) -> str:
         f"Reference image: rendering with {partner.name} (image-to-video) instead of {primary.name}, "
         f"which is text-only."
     )
+
+
+def save_reference(request: GenerationRequest, out: Path) -> dict:
+    """Store the processed reference image, the frame the video starts from (`out`, a .png beside the
+    video); the sidecar records it with the original's name, hash and size."""
+    path = Path(request.image_path)
+    original = load_reference_image(path)
+    image = fit_image(original, request.height, request.width, request.image_fit)
+    image.save(out, format="PNG")
+    return {
+        "path": out.name,
+        "original_name": path.name,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),  # of the file as given
+        "processed_sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "size": list(image.size),  # width, height: the video's
+        "original_size": list(original.size),  # upright (EXIF orientation applied)
+        "fit": request.image_fit,
+        "description": request.image_description,
+        "used_by_video_model": True,  # the first frame of an image-to-video render
+    }

@@ -148,7 +148,7 @@ def test_image_rewrite_uses_the_image_template_and_the_description(tiny_engine, 
     assert result.template_version.startswith("wan_i2v") and result.target == "tiny-random-i2v"
     result = tiny_engine.generate("the ball rolls away", image_path=str(photo), num_inference_steps=1)
     record = json.loads(Path(result.sidecar_path).read_text())
-    assert record["rewrite"]["template_version"].startswith("wan_i2v")
+    assert record["rewrite"]["template_version"].startswith("wan_i2v") and record["rewrite"]["image"] == "unseen"
 
 
 def test_compare_uses_the_same_image_for_both_sides(tiny_engine, photo):
