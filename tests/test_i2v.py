@@ -291,25 +291,59 @@ def test_vision_rewriter_is_declared_for_cuda_in_4bit():
     assert count_component(spec.name, "llm").params == pytest.approx(3.75e9, rel=0.02)
 
 
-def test_processor_tokenizer_tokenizes_through_the_processor_chat_template():
-    from prompts.vision import ProcessorTokenizer
+@pytest.fixture(scope="module")
+def tiny_vision_rewriter():
+    """The vision rewriter's real loading and prompting path on a tiny Qwen2.5-VL built locally."""
+    from prompts.presets import get_rewriter_spec
+    from prompts.vision import load_rewriter
 
-    class FakeTokenizer:
-        pad_token_id = 0
+    spec = replace(get_rewriter_spec("tiny-random"), name="tiny-random-vl", vision=True)
+    return load_rewriter(spec, "cpu")
 
-        def decode(self, ids, **kwargs):
-            return "decoded"
 
-    class FakeProcessor:
-        tokenizer = FakeTokenizer()
+def test_vision_rewriter_puts_the_image_tokens_and_pixels_in_its_prompt(tiny_vision_rewriter, photo):
+    from prompts.image_templates import load_image_template
 
-        def apply_chat_template(self, messages, **kwargs):
-            return {"messages": messages, **kwargs}
+    rewriter = tiny_vision_rewriter
+    assert type(rewriter).__name__ == "VisionRewriter"
+    template = load_image_template("wan", image_path=str(photo))
+    inputs = rewriter.tokenizer.apply_chat_template(template.chat_messages("the ball rolls away"), return_dict=True)
+    image_id = rewriter.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    grid = inputs["image_grid_thw"][0]
+    assert int((inputs["input_ids"] == image_id).sum()) == int(grid.prod()) // 4 > 0  # one per merged 2x2 patch
+    assert inputs["pixel_values"].shape[0] == int(grid.prod())
 
-    tok = ProcessorTokenizer(FakeProcessor())
-    out = tok.apply_chat_template([{"role": "user", "content": "x"}], add_generation_prompt=True)
-    assert out["tokenize"] is True and out["add_generation_prompt"] is True
-    assert tok.pad_token_id == 0 and tok.decode([1]) == "decoded"
+
+def test_vision_rewriter_rewrites_with_the_image_in_view(tiny_vision_rewriter, photo, monkeypatch):
+    from prompts.image_templates import load_image_template
+
+    rewriter, seen = tiny_vision_rewriter, {}
+    generate = rewriter.model.generate
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return generate(**kwargs)
+
+    monkeypatch.setattr(rewriter.model, "generate", spy)
+    template = load_image_template("wan", image_path=str(photo))
+    result = rewriter.rewrite("the ball rolls away", get_video_spec("tiny-random-i2v"), seed=1, template=template)
+    assert result.template_version.startswith("wan_i2v") and result.new_tokens > 0
+    assert "pixel_values" in seen and "image_grid_thw" in seen
+    text_only = rewriter.rewrite("a red ball", get_video_spec("tiny-random"), seed=1)  # no image: a text rewrite
+    assert text_only.template_version.startswith("wan-")
+
+
+def test_engine_with_a_vision_rewriter_records_that_it_saw_the_image(tiny_vision_rewriter, photo, tmp_path):
+    from demo.image_panel import image_handlers
+    from pipeline.engine import Engine
+    from pipeline.loading import load_video
+
+    engine = Engine(load_video(get_video_spec("tiny-random"), "cpu"), tiny_vision_rewriter, tmp_path / "out")
+    assert engine.rewriter_sees_images
+    assert "sees the image" in image_handlers(engine).note(str(photo), "")
+    result = engine.generate("the ball rolls away", image_path=str(photo), num_inference_steps=1)
+    record = json.loads(Path(result.sidecar_path).read_text())
+    assert record["rewrite"]["image"] == "seen" and record["rewrite"]["template_version"].startswith("wan_i2v")
 
 
 def test_engine_tells_vision_rewriters_apart(tiny_engine):
