@@ -50,7 +50,7 @@ class ImageHandlers:
                 "**The rewriter does not see the image**: the rewrite describes only motion and camera. "
                 "Describe the image above so it can start from what the image shows."
             )
-        return f"{model} {seen}"
+        return f"{model} {seen} Variations preview without the image."
 
     def preview(self, image: str | None, fit: str, height: float, width: float, description: str | None = None):
         """(the image as the video model will get it, the status line): fitted to the size the render will use."""
@@ -64,10 +64,11 @@ class ImageHandlers:
         size = {"height": _int(height), "width": _int(width)}
         if target is not engine.spec:
             size = partner_settings(engine.spec, target, size)
-            status += f" · {switch_note(engine.spec, target)}"
         h, w = size["height"], size["width"]
         if not _valid_size(target, h, w):
             h, w = target.sizes["16:9"]
+        if target is not engine.spec:
+            status += f" · {switch_note(engine.spec, target)} Size {w}x{h}."
         try:
             return prepare_reference_image(image, h, w, fit), status
         except ValueError as err:

@@ -50,12 +50,11 @@ class Engine:
         from pipeline.loading import load_video
         from pipeline.presets import get_video_spec
         from prompts.presets import get_rewriter_spec
+        from prompts.vision import load_rewriter
 
         device = device or pick_device()
         default_rewriter, default_video = default_presets(device)
         video_spec = get_video_spec(video or default_video)
-        from prompts.vision import load_rewriter
-
         rewriter_name = rewriter or default_rewriter
         llm = None if rewriter_name == "none" else load_rewriter(get_rewriter_spec(rewriter_name), device)
         engine = cls(load_video(video_spec, device, rewriter=None if llm is None else rewriter_name), llm, outputs)
@@ -121,13 +120,13 @@ class Engine:
         from pipeline.devices import free_accelerator_memory
         from pipeline.loading import load_video
 
-        # On ZeroGPU both stay (loaded at start): each call gets a large GPU slice
         if name == self.spec.name:
             wanted, other = self.video, self._partner
         elif self.image_spec is not None and name == self.image_spec.name:
             wanted, other = self._partner, self.video
         else:
             raise ValueError(f"This app runs {self.spec.name}; {name} is not loaded.")
+        # On ZeroGPU both stay (loaded at start): each call gets a large GPU slice
         if self.video.device == "cuda" and not on_zerogpu() and other is not None and other.pipe is not None:
             other.pipe = other.image_pipe = None
             free_accelerator_memory()
