@@ -16,6 +16,8 @@ from pipeline.request import MAX_DESCRIPTION_CHARS
 
 @dataclass(frozen=True)
 class ImageHandlers:
+    """The panel's handlers over one engine (no state of their own)."""
+
     engine: Engine
 
     def check(self, image: str | None, description: str | None) -> None:
