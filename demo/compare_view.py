@@ -100,17 +100,21 @@ def compare_handlers(engine: Engine, sessions: Sessions):
         guidance_scale: float = spec.guidance_scale,
         negative_prompt: str = spec.negative_prompt,
         rewrite_seed: float = 0,
+        image_fit: str = "crop",
+        image_description: str = "",
         request: gr.Request = None,
         progress=gr.Progress(track_tqdm=True),
     ):
         """Render the prompt as written and rewritten with one seed and the same settings (rewriting first
-        when `rewritten` is empty). Returns both videos, both prompts, the seed and the sidecar."""
+        when `rewritten` is empty); with a reference `image`, both start from it. Returns both videos, both
+        prompts, the seed and the sidecar."""
         settings = render_settings(seed, height, width, num_frames, num_inference_steps, guidance_scale, negative_prompt)
         cancel = sessions.begin(request)
         try:
             result = engine.compare(
                 prompt, rewritten=rewritten or None, rewrite_seed=whole(rewrite_seed, "rewrite seed"),
-                image_path=image or None, progress=reporter(progress), cancel=cancel,
+                image_path=image or None, image_fit=image_fit, image_description=image_description or None,
+                progress=reporter(progress), cancel=cancel,
                 session=session_id(request), **settings,
             )
         except (ValueError, ModelUnavailableError, FileExistsError) as err:

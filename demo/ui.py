@@ -11,6 +11,7 @@ import gradio as gr
 from demo.compare_view import compare_handlers, compare_layout
 from demo.config import GPU_MAX_SECONDS
 from demo.gallery_tab import gallery_tab
+from demo.image_panel import image_handlers
 from demo.inputs import render_settings, reporter, whole
 from demo.sessions import GPU, Sessions, session_id
 from demo.variations_view import selected_seed, variations_handlers, variations_layout
@@ -18,9 +19,8 @@ from demo.zerogpu import GpuTime, on_zerogpu
 from pipeline.engine import Engine
 from pipeline.gallery import private_runs
 from pipeline.hub import ModelUnavailableError
-from pipeline.images import load_reference_image
 from pipeline.presets import ASPECTS
-from pipeline.request import GUIDANCE_RANGE, MAX_PROMPT_CHARS, MAX_SEED, STEPS_RANGE, random_seed
+from pipeline.request import GUIDANCE_RANGE, MAX_DESCRIPTION_CHARS, MAX_PROMPT_CHARS, MAX_SEED, STEPS_RANGE, random_seed
 from prompts.cleaning import word_count
 from prompts.rewriter import Cancelled, RewriteResult
 
@@ -47,16 +47,23 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
     variations, pick_variation = variations_handlers(engine, sessions)
     variations = gpu_time.wrap("variations", variations)
     pick_variation = gpu_time.wrap("variation", pick_variation)
+    images = image_handlers(engine)
 
     # -- handlers ----------------------------------------------------------------------------------
-    def rewrite(prompt: str, rewrite_seed: float = 0, request: gr.Request = None, progress=gr.Progress()):
-        """Rewrite a short prompt into a detailed scene description for the video model."""
+    def rewrite(prompt: str, rewrite_seed: float = 0, image: str | None = None, image_description: str = "",
+                request: gr.Request = None, progress=gr.Progress()):
+        """Rewrite a short prompt into a detailed scene description for the video model. With a reference
+        `image`, the rewrite describes motion and camera starting from it; a rewriter that cannot see images
+        reads `image_description` instead (without one it writes only motion and camera)."""
         if engine.rewriter is None:
             raise gr.Error("No rewriter is loaded (the app was started with --rewriter none).")
         cancel = sessions.begin(request)
         result = None
         try:
-            for item in engine.rewrite_stream(prompt, whole(rewrite_seed, "rewrite seed"), cancel):
+            images.check(image, image_description)
+            stream = engine.rewrite_stream(prompt, whole(rewrite_seed, "rewrite seed"), cancel, image or None,
+                                           image_description or None)
+            for item in stream:
                 if isinstance(item, RewriteResult):
                     result = item
                 else:
@@ -70,6 +77,8 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
             gr.Warning(f"Kept your prompt: {result.fallback}")
         for note in result.notes:
             gr.Info(note)
+        if image and not engine.rewriter_sees_images and not (image_description or "").strip():
+            gr.Info("The rewriter did not see the image: it wrote motion and camera only. Describe the image for more.")
         yield result.rewritten
 
     rewrite = gpu_time.wrap("rewrite", rewrite)
@@ -87,10 +96,14 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         guidance_scale: float = spec.guidance_scale,
         negative_prompt: str = spec.negative_prompt,
         rewrite_seed: float = 0,
+        image_fit: str = "crop",
+        image_description: str = "",
         request: gr.Request = None,
         progress=gr.Progress(track_tqdm=True),
     ):
-        """Render a video. Uses `rewritten` if given, else rewrites `prompt` first (unless use_raw)."""
+        """Render a video. Uses `rewritten` if given, else rewrites `prompt` first (unless use_raw). With a
+        reference `image` the video starts from it (fitted by `image_fit`: crop or pad), on the image-capable
+        preset (a text-only preset's declared partner)."""
         settings = render_settings(seed, height, width, num_frames, num_inference_steps, guidance_scale, negative_prompt)
         cancel = sessions.begin(request)
         try:
@@ -100,6 +113,8 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
                 use_raw=bool(use_raw),
                 rewrite_seed=whole(rewrite_seed, "rewrite seed"),
                 image_path=image or None,
+                image_fit=image_fit,
+                image_description=image_description or None,
                 progress=reporter(progress),
                 cancel=cancel,
                 session=session_id(request),
@@ -114,17 +129,18 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
 
     generate = gpu_time.wrap("generate", generate)
 
-    def fill_rewrite(prompt: str, rewritten: str, use_raw: bool, rewrite_seed: float, request: gr.Request = None, progress=gr.Progress()):
+    def fill_rewrite(prompt: str, rewritten: str, use_raw: bool, rewrite_seed: float, image: str | None = None,
+                     image_description: str = "", request: gr.Request = None, progress=gr.Progress()):
         # Generate with an empty box: stream the rewrite into it first, so the user sees it (only then does
         # it ask for a GPU on ZeroGPU).
         if use_raw or (rewritten or "").strip() or engine.rewriter is None:
             yield gr.skip()
             return
-        yield from rewrite(prompt, rewrite_seed, request, progress)
+        yield from rewrite(prompt, rewrite_seed, image, image_description, request, progress)
 
-    def fill_rewrite_for_compare(prompt: str, rewritten: str, rewrite_seed: float, request: gr.Request = None,
-                                 progress=gr.Progress()):
-        yield from fill_rewrite(prompt, rewritten, False, rewrite_seed, request, progress)
+    def fill_rewrite_for_compare(prompt: str, rewritten: str, rewrite_seed: float, image: str | None = None,
+                                 image_description: str = "", request: gr.Request = None, progress=gr.Progress()):
+        yield from fill_rewrite(prompt, rewritten, False, rewrite_seed, image, image_description, request, progress)
 
     def counts(text: str) -> str:
         text = text or ""
@@ -144,14 +160,6 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
     def on_duration(seconds: float):
         return spec.frames_for_seconds(seconds)
 
-    def show_image(path: str | None):
-        if not path:
-            return None
-        try:
-            return load_reference_image(path)
-        except ValueError as err:
-            raise gr.Error(str(err)) from None
-
     def stop(request: gr.Request = None):
         sessions.cancel(request)
 
@@ -159,7 +167,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
     with gr.Blocks(title="Rewrite & Render") as demo:
         gr.Markdown("# Rewrite & Render\nType a short idea; an LLM rewrites it into a detailed scene "
                     "description (edit it freely), and the video model renders it.")
-        gr.Markdown(f"**Status:** {engine.status()}", elem_id="status")
+        status = gr.Markdown(f"**Status:** {engine.status()}", elem_id="status")
         if spec.is_test_model:
             gr.Markdown(f"⚠️ `{spec.name}` is an offline test model: its videos are noise. "
                         "Start with `--video wan2.1-t2v-1.3b` on a CUDA GPU for real videos.")
@@ -210,10 +218,17 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
                         seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed-used")
                         sidecar = gr.File(label="Sidecar (JSON)")
                     with gr.Column():
-                        image = gr.File(label="Reference image (optional)", file_types=["image"], type="filepath")
-                        image_view = gr.Image(label="Reference image", interactive=False, height=240)
-                        gr.Markdown(f"The reference image is shown and recorded in the run's sidecar, but "
-                                    f"**not used by `{spec.name}`**, a text-only video model.")
+                        image = gr.File(label="Reference image (optional)", file_types=["image"], type="filepath",
+                                        elem_id="image")
+                        image_fit = gr.Radio(["crop", "pad"], value="crop", label="Fit to the video",
+                                             info="crop: fill the frame; pad: keep the whole image, grey bars")
+                        image_description = gr.Textbox(
+                            value="", label="Describe your image (optional)", lines=2, max_length=MAX_DESCRIPTION_CHARS,
+                            placeholder="a red fox sitting in fresh snow at the edge of a pine forest",
+                            visible=not engine.rewriter_sees_images, elem_id="image-description")
+                        image_view = gr.Image(label="Reference image, as the video model gets it", interactive=False,
+                                              height=240, elem_id="image-view")
+                        image_md = gr.Markdown(images.note(None, ""), elem_id="image-note")
                 with gr.Accordion("Compare: your prompt as written vs rewritten, same seed and settings", open=True):
                     cv = compare_layout()
                 with gr.Accordion("Variations: preview several seeds before the full render", open=True):
@@ -222,22 +237,26 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
 
         # -- events ----------------------------------------------------------------------------------
         rewrite_evt = rewrite_btn.click(
-            rewrite, [prompt, rewrite_seed], rewritten, api_name="rewrite", concurrency_id=GPU
+            rewrite, [prompt, rewrite_seed, image, image_description], rewritten, api_name="rewrite", concurrency_id=GPU
         )
-        gen_inputs = [prompt, rewritten, use_raw, image, seed, height, width, frames, steps, guidance, negative, rewrite_seed]
+        gen_inputs = [prompt, rewritten, use_raw, image, seed, height, width, frames, steps, guidance, negative, rewrite_seed,
+                      image_fit, image_description]
         fill_evt = generate_btn.click(
-            fill_rewrite, [prompt, rewritten, use_raw, rewrite_seed], rewritten,
+            fill_rewrite, [prompt, rewritten, use_raw, rewrite_seed, image, image_description], rewritten,
             api_visibility="private", concurrency_id=GPU,
         )
         gen_evt = fill_evt.success(
             generate, gen_inputs, [video, prompt_used, seed_used, sidecar], api_name="generate", concurrency_id=GPU
         )
+        gen_evt.success(images.after_render, sidecar, [status, image_view], api_visibility="private", queue=False)
         cmp_fill = compare_btn.click(
-            fill_rewrite_for_compare, [prompt, rewritten, rewrite_seed], rewritten, api_visibility="private",
-            concurrency_id=GPU,
+            fill_rewrite_for_compare, [prompt, rewritten, rewrite_seed, image, image_description], rewritten,
+            api_visibility="private", concurrency_id=GPU,
         )
-        cmp_inputs = [prompt, rewritten, image, seed, height, width, frames, steps, guidance, negative, rewrite_seed]
+        cmp_inputs = [prompt, rewritten, image, seed, height, width, frames, steps, guidance, negative, rewrite_seed,
+                      image_fit, image_description]
         cmp_evt = cmp_fill.success(compare, cmp_inputs, cv.api_outputs, api_name="compare", concurrency_id=GPU)
+        cmp_evt.success(images.after_render, cv.sidecar, [status, image_view], api_visibility="private", queue=False)
         cmp_evt.success(compare_details, [cv.raw_prompt, cv.rewritten_prompt, cv.sidecar], cv.detail_outputs,
                         api_visibility="private", queue=False)
         var_fill = variations_btn.click(
@@ -256,7 +275,14 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         stop_btn.click(stop, None, None, cancels=running, api_visibility="private", queue=False)
         rewritten.change(counts, rewritten, count_md, api_visibility="private", show_progress="hidden",
                          queue=False, trigger_mode="always_last")
-        image.change(show_image, image, image_view, api_visibility="private", queue=False)
+        preview_inputs = [image, image_fit, height, width, image_description]
+        for trigger in (image.change, image_fit.change, height.change, width.change):
+            # queued (not queue=False): an unreadable file must reach the user as an error toast
+            trigger(images.preview, preview_inputs, [image_view, status], api_visibility="private",
+                    trigger_mode="always_last", show_progress="hidden")
+        image_description.change(images.note, [image, image_description], image_md, api_visibility="private",
+                                 queue=False, show_progress="hidden")
+        image.change(images.note, [image, image_description], image_md, api_visibility="private", queue=False)
         aspect.change(on_aspect, aspect, [height, width], api_visibility="private", queue=False)
         duration.change(on_duration, duration, frames, api_visibility="private", queue=False)
         randomize.click(lambda: gr.Number(value=random_seed()), None, seed, api_visibility="private", queue=False)

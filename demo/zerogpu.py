@@ -82,6 +82,8 @@ class GpuTime:
         size = (_number(args.get("height"), spec.height), _number(args.get("width"), spec.width),
                 _number(args.get("num_frames"), spec.num_frames), _number(args.get("num_inference_steps"),
                                                                            spec.num_inference_steps))
+        if args.get("image") and action in ("generate", "compare") and not spec.takes_image and spec.image_partner:
+            size = _partner_size(spec, size)  # a reference image renders on the image-capable partner
         rewrite = REWRITE_SECONDS if not (args.get("rewritten") or "").strip() and not args.get("use_raw") else 0
         if action == "rewrite":
             return REWRITE_SECONDS
@@ -118,6 +120,15 @@ class GpuTime:
         if run.kind == "variations":
             return rewrite + len(run.seeds) * render_seconds(*preview_settings(self.spec, *size).values())
         return rewrite + render_seconds(*size)
+
+
+def _partner_size(spec: VideoSpec, size: tuple) -> tuple:
+    """(height, width, frames, steps) as the image partner gets them (pipeline.image_to_video.partner_settings)."""
+    from pipeline.image_to_video import image_target, partner_settings
+
+    names = ("height", "width", "num_frames", "num_inference_steps")
+    mapped = partner_settings(spec, image_target(spec), dict(zip(names, (int(v) for v in size), strict=True)))
+    return tuple(mapped[name] for name in names)
 
 
 def render_seconds(height: float, width: float, num_frames: float, num_inference_steps: float) -> float:

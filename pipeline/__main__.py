@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             load_reference_image(args.image)
         except ValueError as err:
-            parser.error(str(err))
+            print(f"error: {err}", file=sys.stderr)
+            return 2
 
     # 2. Load and run; the run is recorded in the gallery of the outputs folder
     from pipeline.engine import Engine
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = {
         "rewrite_seed": args.rewrite_seed,
         "image_path": str(args.image) if args.image else None,
+        "image_fit": args.image_fit,
+        "image_description": args.image_description,
         "seed": args.seed,
         "height": args.height,
         "width": args.width,
@@ -66,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         engine = Engine.load(args.rewriter, args.video, outputs)
+        if args.image is not None:
+            image_notices(engine, args.image_description)
         if args.command == "generate":
             result = engine.generate(args.prompt, rewritten=args.rewritten, use_raw=args.rewriter == "none", **settings)
             print(f"video: {result.video_path}", file=sys.stderr)
@@ -82,6 +87,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(result.sidecar_path)
     return 0
+
+
+def image_notices(engine, description: str | None) -> None:
+    """On stderr: the switch to the image-capable preset, and whether the rewriter sees the image."""
+    from pipeline.image_to_video import switch_note
+
+    target = engine.image_spec
+    if target is not None and target is not engine.spec:
+        print(f"note: {switch_note(engine.spec, target)}", file=sys.stderr)
+    if engine.rewriter is not None and not engine.rewriter_sees_images and not (description or "").strip():
+        print("note: the rewriter does not see the image, so the rewrite covers motion and camera only; "
+              "--image-description TEXT tells it what the image shows", file=sys.stderr)
 
 
 def plan_command(args, parser) -> int:
@@ -146,7 +163,12 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--width", type=int, default=None)
         cmd.add_argument("--guidance", type=float, default=None)
         cmd.add_argument("--negative-prompt", default=None)
-        cmd.add_argument("--image", type=Path, default=None, help="reference image (recorded; text-only presets ignore it)")
+        cmd.add_argument("--image", type=Path, default=None,
+                         help="reference image: the video starts from it (a text-only --video switches to its image partner)")
+        cmd.add_argument("--image-fit", choices=["crop", "pad"], default="crop",
+                         help="fit the image to the video size by center-cropping (default) or padding")
+        cmd.add_argument("--image-description", default=None, metavar="TEXT",
+                         help="what the image shows, for a rewriter that cannot see images")
         cmd.add_argument("--outputs", type=Path, default=None,
                          help="outputs folder holding the run gallery (default: the folder of --out, else ./outputs)")
     plan = sub.add_parser("plan", help="the memory plan (placement, quantization, estimated peak) for a GPU")

@@ -7,10 +7,11 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline.engine import Engine, ProgressFn, named_progress, save_reference
+from pipeline.engine import Engine, ProgressFn, named_progress
 from pipeline.export import new_stem, write_sidecar
-from pipeline.images import load_reference_image
-from pipeline.request import GenerationResult, build_request, check_prompt
+from pipeline.image_to_video import save_reference
+from pipeline.presets import get_video_spec
+from pipeline.request import GenerationResult, check_prompt
 
 SIDES = ("raw", "rewritten")
 
@@ -47,18 +48,18 @@ def compare(
 ) -> CompareResult:
     """Render `prompt` as written and rewritten (rewriting first when `rewritten` is empty) with one seed.
 
-    `out` is a path stem: STEM.raw.mp4, STEM.rewritten.mp4 and STEM.json must not exist."""
+    `out` is a path stem: STEM.raw.mp4, STEM.rewritten.mp4 and STEM.json must not exist. With a reference
+    image both sides start from the same processed image, on the image-capable preset."""
     # 1. Validate everything that can be checked before any model runs; the seed is drawn once here
-    raw = build_request(engine.spec, prompt, **settings)
-    if raw.image_path:
-        load_reference_image(raw.image_path)
-    engine.check_tokens(raw.prompt)
+    raw = engine.build(prompt, **settings)
+    target = get_video_spec(raw.video)
+    engine.check_tokens(raw.prompt, target)
     given = check_prompt(rewritten, "rewritten prompt") if rewritten is not None and rewritten.strip() else None
     if given is None and engine.rewriter is None:
         raise ValueError("Compare needs a rewritten prompt: no rewriter is loaded, so type the rewritten prompt.")
     if given is not None:
         _check_differs(raw.prompt, given, None)
-        engine.check_tokens(given)
+        engine.check_tokens(given, target)
     stem = Path(out) if out is not None else new_stem(engine.outputs)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = compare_paths(stem)
@@ -71,7 +72,7 @@ def compare(
         # 3. Rewrite when no rewritten text was given
         second = engine.resolve_prompt(replace(raw, rewritten=given), rewrite_seed, progress, cancel)
         _check_differs(raw.prompt, second.prompt_used, second.rewrite_info.get("fallback"))
-        engine.check_tokens(second.prompt_used)  # before the first render, not after it
+        engine.check_tokens(second.prompt_used, target)  # before the first render, not after it
         first = replace(raw, rewrite_info={"rewriter": None, "fallback": "used as written"})
 
         # 4. Render both with the same seed and settings on the models already loaded
@@ -80,7 +81,7 @@ def compare(
             _, records[side] = engine.render_video(request, paths[side], named_progress(progress, side), cancel)
 
         # 5. One sidecar naming both videos and the shared seed; then the row is completed
-        image = save_reference(raw.image_path, paths["image"]) if raw.image_path else None
+        image = save_reference(raw, paths["image"]) if raw.image_path else None
         sidecar = write_sidecar(paths["sidecar"], _sidecar(run_id, raw.seed, second, records, image))
         files = {side: str(paths[side]) for side in SIDES} | {"sidecar": str(sidecar)}
         if image:

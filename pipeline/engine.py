@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -12,8 +11,10 @@ from pathlib import Path
 
 from pipeline.export import encode_mp4, new_stem, write_sidecar
 from pipeline.gallery import Gallery, RunStart
-from pipeline.images import load_reference_image
-from pipeline.loading import LoadedVideo
+from pipeline.image_to_video import image_target, partner_settings, save_reference, switch_note
+from pipeline.images import prepare_reference_image
+from pipeline.loading import LoadedVideo, on_zerogpu
+from pipeline.presets import VideoSpec, get_video_spec
 from pipeline.request import GenerationRequest, GenerationResult, build_request, check_prompt
 from prompts.rewriter import Cancelled, Partial, Rewriter, RewriteResult
 from prompts.tokens import TokenCounter
@@ -35,6 +36,7 @@ class Engine:
     def __init__(self, video: LoadedVideo, rewriter: Rewriter | None, outputs: Path):
         self.video = video
         self.rewriter = rewriter
+        self._partner: LoadedVideo | None = None  # the image-capable partner, loaded on the first image
         self.outputs = Path(outputs)
         self._render_lock = threading.Lock()  # one render at a time on the accelerator
         self._counter: TokenCounter | None = None
@@ -48,13 +50,18 @@ class Engine:
         from pipeline.loading import load_video
         from pipeline.presets import get_video_spec
         from prompts.presets import get_rewriter_spec
+        from prompts.vision import load_rewriter
 
         device = device or pick_device()
         default_rewriter, default_video = default_presets(device)
         video_spec = get_video_spec(video or default_video)
         rewriter_name = rewriter or default_rewriter
-        llm = None if rewriter_name == "none" else Rewriter.load(get_rewriter_spec(rewriter_name), device)
-        return cls(load_video(video_spec, device, rewriter=None if llm is None else rewriter_name), llm, outputs)
+        llm = None if rewriter_name == "none" else load_rewriter(get_rewriter_spec(rewriter_name), device)
+        engine = cls(load_video(video_spec, device, rewriter=None if llm is None else rewriter_name), llm, outputs)
+        if on_zerogpu() and engine.image_spec not in (None, engine.spec):
+            # ZeroGPU: models load in the main process, once; a GPU worker cannot keep what it loads
+            engine.loaded(engine.image_spec.name)
+        return engine
 
     @property
     def spec(self):
@@ -63,23 +70,93 @@ class Engine:
     @property
     def counter(self) -> TokenCounter:
         if self._counter is None:
-            self._counter = (
-                self.rewriter.counter(self.spec) if self.rewriter else TokenCounter.for_target(self.spec)
-            )
+            self._counter = self.counter_for(self.spec)
         return self._counter
 
-    def status(self) -> str:
+    def counter_for(self, spec: VideoSpec) -> TokenCounter:
+        if spec.name == self.spec.name and self._counter is not None:
+            return self._counter
+        return self.rewriter.counter(spec) if self.rewriter else TokenCounter.for_target(spec)
+
+    def status(self, video: str | None = None) -> str:
+        """One line: rewriter and video model; `video` names the preset of the last render when it was the
+        image-capable partner (the switch is shown)."""
         rewriter = self.rewriter.describe() if self.rewriter else "none (prompts used as written)"
         note = " · offline test model: its output is noise" if self.spec.is_test_model else ""
+        if video is not None and video != self.spec.name:
+            partner = self._partner.describe() if self._partner is not None else video
+            return f"Rewriter: {rewriter} · Video: {partner} · {switch_note(self.spec, get_video_spec(video))}{note}"
         return f"Rewriter: {rewriter} · Video: {self.video.describe()}{note}"
+
+    # -- reference images --------------------------------------------------------------------------
+    @property
+    def image_spec(self) -> VideoSpec | None:
+        """The preset that renders requests with a reference image (None: no image-capable preset)."""
+        try:
+            return image_target(self.spec)
+        except ValueError:
+            return None
+
+    @property
+    def rewriter_sees_images(self) -> bool:
+        return self.rewriter is not None and getattr(self.rewriter.spec, "vision", False)
+
+    def build(self, prompt: str, *, image_path: str | None = None, **settings) -> GenerationRequest:
+        """A validated request; with a reference image it targets the image-capable preset (the partner of a
+        text-only one, with the partner's defaults for settings left at this preset's) and the image is checked."""
+        spec = self.spec
+        if image_path:
+            spec = image_target(self.spec)
+            if spec is not self.spec:
+                settings = partner_settings(self.spec, spec, settings)
+        request = build_request(spec, prompt, image_path=image_path or None, **settings)
+        if request.image_path:
+            prepare_reference_image(request.image_path, request.height, request.width, request.image_fit)
+        return request
+
+    def loaded(self, name: str) -> LoadedVideo:
+        """The loaded pipeline of preset `name` (this app's, or its image partner, loaded on first use). On CUDA
+        only one stays on the GPU: the other is dropped and reloaded when needed again."""
+        from pipeline.devices import free_accelerator_memory
+        from pipeline.loading import load_video
+
+        if name == self.spec.name:
+            wanted, other = self.video, self._partner
+        elif self.image_spec is not None and name == self.image_spec.name:
+            wanted, other = self._partner, self.video
+        else:
+            raise ValueError(f"This app runs {self.spec.name}; {name} is not loaded.")
+        # On ZeroGPU both stay (loaded at start): each call gets a large GPU slice
+        if self.video.device == "cuda" and not on_zerogpu() and other is not None and other.pipe is not None:
+            other.pipe = other.image_pipe = None
+            free_accelerator_memory()
+        if wanted is None or wanted.pipe is None:
+            spec = get_video_spec(name)
+            log.info("loading %s", name)
+            wanted = load_video(spec, self.video.device, rewriter=self._rewriter_name())
+            if name == self.spec.name:
+                self.video = wanted
+            else:
+                self._partner = wanted
+        return wanted
 
     # -- rewriting -------------------------------------------------------------------------------
     def rewrite_stream(
-        self, prompt: str, seed: int = 0, cancel: threading.Event | None = None
+        self, prompt: str, seed: int = 0, cancel: threading.Event | None = None, image_path: str | None = None,
+        image_description: str | None = None,
     ) -> Iterator[Partial | RewriteResult]:
+        """Stream a rewrite for this app's video model; with a reference image, an image-aware rewrite for the
+        preset that renders it (a vision rewriter sees the image; a text rewriter reads `image_description`)."""
         if self.rewriter is None:
             raise ValueError("No rewriter is loaded (started with --rewriter none).")
-        for item in self.rewriter.stream(prompt, self.spec, seed, cancel):
+        target, extra = self.spec, {}
+        if image_path:
+            from prompts.image_templates import load_image_template
+
+            target = image_target(self.spec)
+            seen = image_path if self.rewriter_sees_images else None
+            extra["template"] = load_image_template(target.template_family, image_description, seen)
+        for item in self.rewriter.stream(prompt, target, seed, cancel, **extra):
             if isinstance(item, RewriteResult):
                 self._remember(item)
             yield item
@@ -89,8 +166,9 @@ class Engine:
             self._recent.pop(next(iter(self._recent)))
         self._recent[result.rewritten] = _rewrite_info(result)
 
-    def rewrite(self, prompt: str, seed: int = 0, cancel: threading.Event | None = None, progress: ProgressFn | None = None) -> RewriteResult:
-        for item in self.rewrite_stream(prompt, seed, cancel):
+    def rewrite(self, prompt: str, seed: int = 0, cancel: threading.Event | None = None, progress: ProgressFn | None = None,
+                image_path: str | None = None, image_description: str | None = None) -> RewriteResult:
+        for item in self.rewrite_stream(prompt, seed, cancel, image_path, image_description):
             if isinstance(item, RewriteResult):
                 return item
             if progress:
@@ -112,10 +190,8 @@ class Engine:
         **settings,
     ) -> GenerationResult:
         """Validate settings, rewrite when asked and needed, then render. Errors are ValueErrors."""
-        # 1. Validate everything before any model runs
-        request = build_request(self.spec, prompt, rewritten=None if use_raw else rewritten, **settings)
-        if request.image_path:
-            load_reference_image(request.image_path)
+        # 1. Validate everything before any model runs (with an image: the image-capable preset, the image)
+        request = self.build(prompt, rewritten=None if use_raw else rewritten, **settings)
 
         # 2. Record, rewrite (when the rewritten box is empty) and render
         _, result = self.run_one(
@@ -166,9 +242,14 @@ class Engine:
         """Fill `rewritten` by rewriting when it is empty (rewrite_seed None: use the prompt as written),
         and record where the prompt sent to the video model came from."""
         if rewrite_seed is not None and request.rewritten is None and self.rewriter is not None:
-            result = self.rewrite(request.prompt, rewrite_seed, cancel, progress)
+            result = self.rewrite(request.prompt, rewrite_seed, cancel, progress, request.image_path,
+                                  request.image_description)
             rewritten = check_prompt(result.rewritten, "rewritten prompt")
-            return replace(request, rewritten=rewritten, rewrite_info=_rewrite_info(result))
+            info = _rewrite_info(result)
+            if request.image_path:  # what the rewriter knew of the image
+                info["image"] = ("seen" if self.rewriter_sees_images else
+                                 "described" if request.image_description else "unseen")
+            return replace(request, rewritten=rewritten, rewrite_info=info)
         if request.rewritten is not None:
             known = self._recent.get(request.rewritten)
             if known is not None and known.get("prompt") == request.prompt:
@@ -183,7 +264,7 @@ class Engine:
     ) -> RunStart:
         """The gallery row of a run about to start."""
         return RunStart(
-            kind=kind, prompt=request.prompt, video_preset=self.spec.name, seed=request.seed,
+            kind=kind, prompt=request.prompt, video_preset=request.video, seed=request.seed,
             settings=settings or self.settings(request), session=session, rewritten=request.rewritten,
             seeds=seeds or (request.seed,), rewrite=rewrite if rewrite is not None else dict(request.rewrite_info),
             planned=tuple(str(p) for p in planned), parent_id=parent_id,
@@ -191,7 +272,9 @@ class Engine:
 
     def settings(self, request: GenerationRequest) -> dict:
         """The render settings as the sidecar and the gallery record them."""
-        return {**{name: getattr(request, name) for name in SETTING_NAMES}, "fps": self.spec.fps}
+        image = {"image_fit": request.image_fit} if request.image_path else {}
+        return {**{name: getattr(request, name) for name in SETTING_NAMES}, "fps": get_video_spec(request.video).fps,
+                **image}
 
     # -- compare, variations and re-runs -----------------------------------------------------------
     def compare(self, prompt: str, **kwargs):
@@ -222,11 +305,18 @@ class Engine:
         run = self.gallery.get(run_id, scope)
         if run.status == "running":
             raise ValueError(f"Run {run.id} is still running.")
-        if run.video_preset != self.spec.name:
+        image = run.files.get("reference_image") if run.kind in ("generate", "compare") else None
+        image = str(self.gallery.file(image)) if image else None
+        runs_here = {self.spec.name} | ({self.image_spec.name} if image and self.image_spec else set())
+        if run.video_preset not in runs_here:
             raise ValueError(f"Run {run.id} was made with {run.video_preset}; this app runs {self.spec.name}.")
+        if image and not Path(image).is_file():
+            raise ValueError(f"Run {run.id}'s reference image is gone ({Path(image).name}); it cannot be repeated.")
 
         # 2. Same prompts and settings; the stored rewrite is reused, a missing one is made again
         settings = {name: run.settings[name] for name in SETTING_NAMES if name in run.settings}
+        if image:  # the stored image is the processed one: fitting it again to the same size changes nothing
+            settings |= {"image_path": image, "image_fit": run.settings.get("image_fit", "crop")}
         seed = None if new_seed else run.seed
         rewrite_seed = run.rewrite.get("seed") or 0
         use_raw = run.rewritten is None and run.rewrite.get("fallback") == "used as written"
@@ -237,8 +327,8 @@ class Engine:
         if run.kind == "variations":
             return self.variations(run.prompt, rewritten=run.rewritten, use_raw=use_raw, rewrite_seed=rewrite_seed,
                                    count=len(run.seeds), seeds=None if new_seed else run.seeds, **common).run_id
-        request = build_request(self.spec, run.prompt, rewritten=run.rewritten, seed=seed,
-                                rewrite_info=common["rewrite_info"], **settings)
+        request = self.build(run.prompt, rewritten=run.rewritten, seed=seed, rewrite_info=common["rewrite_info"],
+                             **settings)
         run_id, _ = self.run_one("generate", request, session=session, rewrite_seed=None if use_raw else rewrite_seed,
                                  progress=progress, cancel=cancel, parent_id=run.id)
         return run_id
@@ -260,16 +350,17 @@ class Engine:
                     raise FileExistsError(f"{path} exists; refusing to overwrite it")
         out = out if out is not None else new_stem(self.outputs).with_suffix(".mp4")
         video_path, record = self.render_video(request, out, progress, cancel)
-        image = save_reference(request.image_path, out.with_suffix(".ref.png")) if request.image_path else None
+        image = save_reference(request, out.with_suffix(".ref.png")) if request.image_path else None
         sidecar = write_sidecar(out.with_suffix(".json"), {**record, "reference_image": image, **(extra or {})})
         return GenerationResult(str(video_path), str(sidecar), request.seed, request.prompt_used, record["timings"])
 
-    def check_tokens(self, prompt: str):
-        """The prompt's token count; a ValueError when the video model would cut it."""
-        count = self.counter.count(prompt)
+    def check_tokens(self, prompt: str, spec: VideoSpec | None = None):
+        """The prompt's token count; a ValueError when the video model (`spec`, default this app's) would cut it."""
+        spec = spec or self.spec
+        count = self.counter_for(spec).count(prompt)
         if count.over:
             raise ValueError(
-                f"The prompt has {count.tokens} tokens; {self.spec.name} reads at most {count.limit}. "
+                f"The prompt has {count.tokens} tokens; {spec.name} reads at most {count.limit}. "
                 "Shorten it: the model would cut the rest silently."
             )
         return count
@@ -284,12 +375,13 @@ class Engine:
         """Denoise and encode one video to `path` (which must not exist); returns it and its record."""
         import torch
 
-        count = self.check_tokens(request.prompt_used)
+        count = self.check_tokens(request.prompt_used, get_video_spec(request.video))
         timings: dict[str, float] = {}
         memory: dict = {}
         with self._render_lock:
+            video = self.loaded(request.video)  # with an image on a text-only preset: its partner
             # 1. Free the LLM's accelerator memory before the video model runs (unless the plan keeps it)
-            if self.rewriter is not None and (self.video.plan is None or self.video.plan.release_llm):
+            if self.rewriter is not None and (video.plan is None or video.plan.release_llm):
                 self.rewriter.release_accelerator()
 
             # 2. Denoise; out of GPU memory: step to a more frugal plan and retry once
@@ -301,14 +393,15 @@ class Engine:
                 return kwargs
 
             start = time.perf_counter()
-            if self.video.device == "cuda":
+            if video.device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             try:
-                frames = self._denoise(request, on_step)
+                frames = self._denoise(video, request, on_step)
             except torch.OutOfMemoryError:
                 memory["note"] = self.step_down_memory(request)
+                video = self.loaded(request.video)
                 try:
-                    frames = self._denoise(request, on_step)
+                    frames = self._denoise(video, request, on_step)
                 except torch.OutOfMemoryError:
                     raise ValueError(self._out_of_memory_message(request)) from None
             timings["denoise_s"] = round(time.perf_counter() - start, 3)
@@ -317,55 +410,65 @@ class Engine:
         # 3. Encode
         start = time.perf_counter()
         video_path = encode_mp4(
-            frames, Path(path), self.spec.fps,
+            frames, Path(path), get_video_spec(request.video).fps,
             progress=(lambda i, n: progress("encode", i, n)) if progress else None,
         )
         timings["encode_s"] = round(time.perf_counter() - start, 3)
         return video_path, {**self._record(request, video_path, count, timings), **_prefixed(memory)}
 
-    def _denoise(self, request: GenerationRequest, on_step):
-        """One pipeline call; with the text encoder planned on the CPU, prompts are encoded there first."""
+    def _denoise(self, video: LoadedVideo, request: GenerationRequest, on_step):
+        """One pipeline call (image-to-video when the request has an image); with the text encoder planned on
+        the CPU, prompts are encoded there first."""
         import torch
 
+        spec, image = video.spec, bool(request.image_path)
+        pipe = video.pipe_for(image)
         prompts: dict = {"prompt": request.prompt_used, "negative_prompt": request.negative_prompt or None}
-        if self.video.text_encoder_on_cpu:
-            positive, negative = self.video.pipe.encode_prompt(
-                prompt=request.prompt_used, negative_prompt=request.negative_prompt or None,
-                do_classifier_free_guidance=request.guidance_scale > 1.0,
-                max_sequence_length=self.spec.token_limit, device=torch.device("cpu"),
-            )
-            prompts = {"prompt_embeds": positive.to(self.video.device),
-                       "negative_prompt_embeds": None if negative is None else negative.to(self.video.device)}
-        return self.video.pipe(
-            **prompts,
-            height=request.height,
-            width=request.width,
-            num_frames=request.num_frames,
-            num_inference_steps=request.num_inference_steps,
-            guidance_scale=request.guidance_scale,
-            generator=torch.Generator("cpu").manual_seed(request.seed),  # same noise on any device
-            max_sequence_length=self.spec.token_limit,
-            output_type="np",
-            callback_on_step_end=on_step,
-        ).frames[0]
+        if video.text_encoder_on_cpu:
+            prompts = _encode_on_cpu(pipe, request, spec.token_limit, video.device)
+        extra = dict(spec.call_kwargs)
+        if image:
+            extra["image"] = prepare_reference_image(request.image_path, request.height, request.width, request.image_fit)
+        if "frame_rate" in _call_parameters(pipe):  # LTX conditions on the frame rate
+            extra["frame_rate"] = spec.fps
+        try:
+            return pipe(
+                **prompts,
+                **extra,
+                height=request.height,
+                width=request.width,
+                num_frames=request.num_frames,
+                num_inference_steps=request.num_inference_steps,
+                guidance_scale=request.guidance_scale,
+                generator=torch.Generator("cpu").manual_seed(request.seed),  # same noise on any device
+                max_sequence_length=spec.token_limit,
+                output_type="np",
+                callback_on_step_end=on_step,
+            ).frames[0]
+        finally:
+            video.after_call(image)
 
     def step_down_memory(self, request: GenerationRequest) -> str:
         """After an out-of-memory error: free the GPU, reload with the next more frugal plan; says what changed."""
         from pipeline.memory_apply import step_down
 
-        self.video, note = step_down(self.video, self._rewriter_name(), request)
+        loaded, note = step_down(self.loaded(request.video), self._rewriter_name(), request)
+        if request.video == self.spec.name:
+            self.video = loaded
+        else:
+            self._partner = loaded
         log.warning("%s", note)
         return note
 
     def _out_of_memory_message(self, request: GenerationRequest) -> str:
         from pipeline.memory_apply import out_of_memory_message
 
-        return out_of_memory_message(self.video, self._rewriter_name(), request)
+        return out_of_memory_message(self.loaded(request.video), self._rewriter_name(), request)
 
     def _memory_record(self, request: GenerationRequest) -> dict:
         from pipeline.memory_apply import memory_record
 
-        return memory_record(self.video, request)
+        return memory_record(self.loaded(request.video), request)
 
     def _rewriter_name(self) -> str | None:
         return self.rewriter.spec.name if self.rewriter is not None else None
@@ -381,11 +484,12 @@ class Engine:
             "rewrite": request.rewrite_info,
             "seed": request.seed,
             "seeds": {"video": request.seed, "rewrite": request.rewrite_info.get("seed")},
-            "video_preset": self.spec.name,
+            "video_preset": request.video,
+            "switched_from": self.spec.name if request.video != self.spec.name else None,  # image partner
             "settings": self.settings(request),
             "device": self.video.device,
-            "dtype": self.video.dtype,
-            "memory": list(self.video.memory),
+            "dtype": self.loaded(request.video).dtype,
+            "memory": list(self.loaded(request.video).memory),
             "timings": timings,
         }
 
@@ -420,14 +524,23 @@ def _with_info(request: GenerationRequest, info: dict) -> GenerationRequest:
     return replace(request, rewrite_info={**info, **request.rewrite_info})
 
 
-def save_reference(path: str, out: Path) -> dict:
-    """Store the processed reference image (`out`, a .png beside the video); the sidecar records it."""
-    image = load_reference_image(path)
-    image.save(out, format="PNG")
-    return {
-        "path": out.name,
-        "original_name": Path(path).name,
-        "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-        "size": list(image.size),
-        "used_by_video_model": False,  # text-only presets: the image is shown and recorded only
-    }
+def _encode_on_cpu(pipe, request: GenerationRequest, token_limit: int, device: str) -> dict:
+    """Prompt embeddings computed by a text encoder planned on the CPU, moved to `device` (Wan returns two
+    tensors; LTX also returns attention masks)."""
+    import torch
+
+    encoded = pipe.encode_prompt(
+        prompt=request.prompt_used, negative_prompt=request.negative_prompt or None,
+        do_classifier_free_guidance=request.guidance_scale > 1.0,
+        max_sequence_length=token_limit, device=torch.device("cpu"),
+    )
+    names = (("prompt_embeds", "prompt_attention_mask", "negative_prompt_embeds", "negative_prompt_attention_mask")
+             if len(encoded) == 4 else ("prompt_embeds", "negative_prompt_embeds"))
+    return {name: None if value is None else value.to(device) for name, value in zip(names, encoded, strict=True)}
+
+
+def _call_parameters(pipe) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(type(pipe).__call__).parameters)
+

@@ -24,11 +24,23 @@ class LoadedVideo:
     dtype: str
     memory: tuple[str, ...]  # offload and tiling measures applied
     plan: MemoryPlan | None = None  # CUDA only: the memory plan these measures come from
+    image_pipe: object | None = None  # image-capable presets: the image-to-video pipeline (shares `pipe`'s models)
 
     def describe(self) -> str:
         memory = ", ".join(self.memory) or "fully resident"
         plan = f"; {self.plan.describe()}" if self.plan is not None else ""
         return f"{self.spec.name} on {self.device} ({self.dtype}; {memory}{plan})"
+
+    def pipe_for(self, image: bool):
+        """The pipeline for a request with or without a reference image."""
+        if image and self.image_pipe is None:
+            raise ValueError(f"{self.spec.name} is a text-to-video model: it cannot take a reference image.")
+        return self.image_pipe if image else self.pipe
+
+    def after_call(self, image: bool) -> None:
+        """Model CPU offload hooks belong to the loaded pipeline: let it offload after the other one ran."""
+        if self.image_pipe is not None and not image and hasattr(self.image_pipe, "maybe_free_model_hooks"):
+            self.image_pipe.maybe_free_model_hooks()
 
     @property
     def text_encoder_on_cpu(self) -> bool:
@@ -40,7 +52,7 @@ def weights_folder(spec: VideoSpec) -> Path:
     if spec.hub_id is None:
         from pipeline.tiny import ensure_tiny
 
-        return ensure_tiny("wan", cache_root())
+        return ensure_tiny(spec.tiny_kind, cache_root())
     return Path(ensure_downloaded(spec.hub_id, spec.download_gb))
 
 
@@ -63,12 +75,13 @@ def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rew
     if plan is not None and not plan.fits:
         log.warning("%s: %s", plan.describe(), plan.reason)
 
-    # 3. Build the pipeline through the library's own loader (text encoder quantized when planned)
+    # 3. Build the pipeline through the library's own loader (text encoder quantized when planned); an
+    #    image-capable preset loads its image-to-video class, and text-to-video reuses the same models
     dtype = torch_dtype(spec.dtype, device)
-    pipeline_class = getattr(diffusers, spec.pipeline_class)
+    pipeline_class = getattr(diffusers, spec.image_pipeline_class or spec.pipeline_class)
     quantization = quantization_config(plan) if plan is not None else None
     extra = {"quantization_config": quantization} if quantization is not None else {}
-    pipe = pipeline_class.from_pretrained(folder, dtype=dtype, **extra)
+    pipe = pipeline_class.from_pretrained(folder, dtype=dtype, **spec.pipeline_config, **extra)
     pipe.set_progress_bar_config(disable=True)
 
     # 4. Apply the plan through diffusers' offload APIs; CPU and MPS run resident (MPS: VAE tiling)
@@ -80,7 +93,12 @@ def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rew
         if device != "cpu" and "vae_tiling" in spec.offload:
             pipe.vae.enable_tiling()
             memory = ("VAE tiling",)
-    return LoadedVideo(spec, pipe, device, str(dtype).removeprefix("torch."), tuple(memory), plan)
+    image_pipe = None
+    if spec.takes_image:  # after the plan: the offload hooks sit on the shared models
+        image_pipe = pipe
+        pipe = getattr(diffusers, spec.pipeline_class).from_pipe(image_pipe, **spec.pipeline_config)
+        pipe.set_progress_bar_config(disable=True)
+    return LoadedVideo(spec, pipe, device, str(dtype).removeprefix("torch."), tuple(memory), plan, image_pipe)
 
 
 def on_zerogpu(environ: Mapping[str, str] | None = None) -> bool:
@@ -97,7 +115,7 @@ def local_tokenizer(spec: VideoSpec):
         if spec.hub_id is None:
             from pipeline.tiny import ensure_tiny
 
-            return AutoTokenizer.from_pretrained(ensure_tiny("wan", cache_root()) / "tokenizer")
+            return AutoTokenizer.from_pretrained(ensure_tiny(spec.tiny_kind, cache_root()) / "tokenizer")
         from huggingface_hub import snapshot_download
 
         folder = snapshot_download(spec.hub_id, allow_patterns=["tokenizer/*"], local_files_only=True)

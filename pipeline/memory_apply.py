@@ -142,7 +142,7 @@ def step_down(video, rewriter: str | None, request):
     note = (f"Out of GPU memory with plan '{old.rung}'; retried with '{new.rung}' (estimated peak "
             f"{new.estimated_peak_vram_gb:.1f} GB instead of {old.estimated_peak_vram_gb:.1f} GB, "
             f"estimated {new.estimated_slowdown:.2f}x the resident time).")
-    video.pipe = None  # drop the old pipeline's GPU tensors before loading the new one
+    video.pipe = video.image_pipe = None  # drop the old pipeline's GPU tensors before loading the new one
     free_accelerator_memory()
     return load_video(video.spec, video.device, plan=replace(new, changes=(note,))), note
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from pipeline.tiny import TINY_I2V_TRANSFORMER, TINY_I2V_VAE
+
 # Component configs of the public checkpoints, written out so sizes are known offline. Keyed by preset
 # name (pipeline.presets.VIDEO_PRESETS and prompts.presets.REWRITER_PRESETS); each entry is
 # component -> (library, class name, constructor kwargs).
@@ -16,6 +18,29 @@ _WAN_1_3B = dict(  # Wan-AI/Wan2.1-T2V-1.3B-Diffusers/transformer/config.json
     patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16, out_channels=16,
     text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True,
     qk_norm="rms_norm_across_heads", eps=1e-6,
+)
+
+_WAN_2_2_5B = dict(  # Wan-AI/Wan2.2-TI2V-5B-Diffusers/transformer/config.json (48 latent channels in and out)
+    patch_size=(1, 2, 2), num_attention_heads=24, attention_head_dim=128, in_channels=48, out_channels=48,
+    text_dim=4096, freq_dim=256, ffn_dim=14336, num_layers=30, cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024,
+)
+_WAN_2_2_VAE = dict(  # Wan-AI/Wan2.2-TI2V-5B-Diffusers/vae/config.json: 16x space, 4x time, 48 channels
+    base_dim=160, decoder_base_dim=256, z_dim=48, is_residual=True, in_channels=12, out_channels=12, patch_size=2,
+    scale_factor_spatial=16, scale_factor_temporal=4, latents_mean=[0.0] * 48, latents_std=[1.0] * 48,
+)
+_T5_XXL = dict(  # google/t5-v1_1-xxl encoder as shipped in Lightricks/LTX-Video/text_encoder
+    vocab_size=32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
+    relative_attention_num_buckets=32, feed_forward_proj="gated-gelu",
+)
+_LTX_2B = dict(  # Lightricks/LTX-Video/transformer/config.json
+    in_channels=128, out_channels=128, patch_size=1, patch_size_t=1, num_attention_heads=32, attention_head_dim=64,
+    cross_attention_dim=2048, num_layers=28, caption_channels=4096, qk_norm="rms_norm_across_heads",
+)
+_LTX_0_9_1_VAE = dict(  # Lightricks/LTX-Video/vae/config.json (0.9.1: timestep-aware decoder)
+    decoder_block_out_channels=(256, 512, 1024), decoder_layers_per_block=(5, 5, 5, 5),
+    decoder_spatio_temporal_scaling=(True, True, True), decoder_inject_noise=(False, False, False, False),
+    upsample_residual=(True, True, True), upsample_factor=(2, 2, 2), timestep_conditioning=True,
 )
 
 VIDEO_ARCHITECTURES: dict[str, dict[str, tuple[str, str, dict]]] = {
@@ -34,6 +59,29 @@ VIDEO_ARCHITECTURES: dict[str, dict[str, tuple[str, str, dict]]] = {
         "vae": ("diffusers", "AutoencoderKLWan", dict(
             base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])),
     },
+    "wan2.2-ti2v-5b": {
+        "text_encoder": ("transformers", "UMT5EncoderModel", _UMT5_XXL),
+        "transformer": ("diffusers", "WanTransformer3DModel", _WAN_2_2_5B),
+        "vae": ("diffusers", "AutoencoderKLWan", _WAN_2_2_VAE),
+    },
+    "ltx-video": {
+        "text_encoder": ("transformers", "T5EncoderModel", _T5_XXL),
+        "transformer": ("diffusers", "LTXVideoTransformer3DModel", _LTX_2B),
+        "vae": ("diffusers", "AutoencoderKLLTXVideo", _LTX_0_9_1_VAE),
+    },
+    "tiny-random-i2v": {  # pipeline.tiny.build_tiny_wan_i2v
+        "text_encoder": ("transformers", "UMT5EncoderModel", dict(
+            vocab_size=600, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, relative_attention_num_buckets=8)),
+        "transformer": ("diffusers", "WanTransformer3DModel", TINY_I2V_TRANSFORMER),
+        "vae": ("diffusers", "AutoencoderKLWan", TINY_I2V_VAE),
+    },
+}
+
+# How each VAE compresses (time, space) and its latent channels; absent: Wan 2.1's (4, 8, 16).
+LATENT_GEOMETRY: dict[str, tuple[int, int, int]] = {
+    "wan2.2-ti2v-5b": (4, 16, 48),
+    "tiny-random-i2v": (4, 16, 48),
+    "ltx-video": (8, 32, 128),
 }
 
 REWRITER_ARCHITECTURES: dict[str, tuple[str, str, dict]] = {
@@ -43,13 +91,22 @@ REWRITER_ARCHITECTURES: dict[str, tuple[str, str, dict]] = {
     "gemma-3-270m": ("transformers", "Gemma3ForCausalLM", dict(  # google/gemma-3-270m text config
         vocab_size=262144, hidden_size=640, intermediate_size=2048, num_hidden_layers=18, num_attention_heads=4,
         num_key_value_heads=1, head_dim=256, tie_word_embeddings=True)),
+    "qwen2.5-vl-3b-instruct": ("transformers", "Qwen2_5_VLForConditionalGeneration", dict(  # its config.json
+        text_config=dict(vocab_size=151936, hidden_size=2048, intermediate_size=11008, num_hidden_layers=36,
+                         num_attention_heads=16, num_key_value_heads=2, max_position_embeddings=128000,
+                         tie_word_embeddings=True),
+        vision_config=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=2048,
+                           fullatt_block_indexes=[7, 15, 23, 31], window_size=112, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2),
+        tie_word_embeddings=True)),
     "tiny-random": ("transformers", "Qwen2ForCausalLM", dict(  # pipeline.tiny.build_tiny_causal_lm
         vocab_size=600, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True)),
 }
 
 _CONFIG_CLASSES = {"UMT5EncoderModel": "UMT5Config", "Qwen2ForCausalLM": "Qwen2Config",
-                   "Gemma3ForCausalLM": "Gemma3TextConfig"}
+                   "Gemma3ForCausalLM": "Gemma3TextConfig", "T5EncoderModel": "T5Config",
+                   "Qwen2_5_VLForConditionalGeneration": "Qwen2_5_VLConfig"}
 
 
 @dataclass(frozen=True)
@@ -146,3 +203,8 @@ def vae_config(preset: str) -> dict:
 
 def text_encoder_config(preset: str) -> dict:
     return VIDEO_ARCHITECTURES[preset]["text_encoder"][2]
+
+
+def latent_geometry(preset: str) -> tuple[int, int, int]:
+    """(time compression, space compression, latent channels) of the preset's VAE."""
+    return LATENT_GEOMETRY.get(preset, (4, 8, 16))

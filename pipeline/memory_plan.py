@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pipeline.memory_models import (
     REWRITER_ARCHITECTURES,
     count_component,
+    latent_geometry,
     text_encoder_config,
     transformer_config,
     vae_config,
@@ -143,10 +144,18 @@ class MemoryPlan:
 
 # -- analytic estimates ---------------------------------------------------------------------------
 def latent_tokens(video: str, s: Settings) -> int:
-    """Transformer tokens: the VAE compresses 4x in time and 8x in space, then 1x2x2 patches."""
-    patch = transformer_config(video)["patch_size"]
-    t = (s.num_frames - 1) // 4 + 1
-    return t * (s.height // 8 // patch[1]) * (s.width // 8 // patch[2])
+    """Transformer tokens: the VAE compresses time and space (Wan 2.1: 4x and 8x), then the transformer's
+    patches (Wan: 1x2x2; LTX: 1x1x1)."""
+    t, h, w = _patch(video)
+    time_c, space_c, _ = latent_geometry(video)
+    frames = ((s.num_frames - 1) // time_c + 1) // t
+    return frames * (s.height // space_c // h) * (s.width // space_c // w)
+
+
+def _patch(video: str) -> tuple[int, int, int]:
+    cfg = transformer_config(video)
+    patch = cfg.get("patch_size", 1)
+    return tuple(patch) if isinstance(patch, (tuple, list)) else (cfg.get("patch_size_t", 1), patch, patch)
 
 
 def transformer_activation_bytes(video: str, s: Settings) -> float:
@@ -160,8 +169,9 @@ def transformer_activation_bytes(video: str, s: Settings) -> float:
     tokens = latent_tokens(video, s)
     dim = cfg["num_attention_heads"] * cfg["attention_head_dim"]
     attention = tokens * dim * (6 * 2 + 4 * 4)
-    feed_forward = tokens * (dim * (2 * 2 + 2 * 4) + 2 * cfg["ffn_dim"] * 2)
-    latents = 4 * 16 * tokens * 4 * 4  # fp32 latents, noise predictions (z_dim 16 per 1x2x2 patch of 4)
+    feed_forward = tokens * (dim * (2 * 2 + 2 * 4) + 2 * cfg.get("ffn_dim", 4 * dim) * 2)  # LTX: 4x feed-forward
+    t, h, w = _patch(video)
+    latents = 4 * latent_geometry(video)[2] * t * h * w * tokens * 4  # fp32 latents, noise predictions
     return max(attention, feed_forward) + latents
 
 
@@ -179,7 +189,7 @@ def vae_decode_bytes(video: str, s: Settings, tiling: bool) -> float:
     to a 256x256 tile but keeps every decoded tile (overlap (256/192)^2) before blending. Plus the output
     video (bf16) and its denormalized copy."""
     cfg = {"base_dim": 96, "dim_mult": [1, 2, 4, 4], **vae_config(video)}
-    channels = cfg["base_dim"] * cfg["dim_mult"][1]
+    channels = (cfg.get("decoder_base_dim") or cfg["base_dim"]) * cfg["dim_mult"][1]
     h, w = (min(s.height, TILE), min(s.width, TILE)) if tiling else (s.height, s.width)
     working = 4 * h * w * channels * 2 * 4
     output = 3 * s.num_frames * s.height * s.width * 2
@@ -191,6 +201,7 @@ def llm_bytes(rewriter: str, quantization: str) -> tuple[float, float]:
     """(weights, activations) of the rewriter: KV cache for LLM_TOKENS plus prefill activations (estimate)."""
     size = count_component(rewriter, "llm")
     cfg = REWRITER_ARCHITECTURES[rewriter][2]
+    cfg = cfg.get("text_config", cfg)  # a vision-language model: its language model decides the cache
     head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
     kv = cfg["num_hidden_layers"] * 2 * cfg["num_key_value_heads"] * head_dim * LLM_TOKENS * 2
     prefill = LLM_TOKENS * (cfg["hidden_size"] * 2 * 6 + cfg["intermediate_size"] * 2 * 3)

@@ -35,6 +35,15 @@ class VideoSpec:
     is_test_model: bool = False  # output is noise; the UI says so
     download_gb: float = 0.0  # approximate size on disk of the hub checkpoint
     offload: tuple[str, ...] = field(default=("model_cpu_offload", "vae_tiling"))  # CUDA only
+    # Image-to-video: the class loaded for an image-capable preset; text-to-video shares its components.
+    image_pipeline_class: str | None = None
+    pipeline_config: dict = field(default_factory=dict)  # pipeline config set at load (e.g. expand_timesteps)
+    call_kwargs: dict = field(default_factory=dict)  # extra pipeline call arguments (e.g. LTX's decode_timestep)
+    tiny_kind: str = "wan"  # hub_id None: which pipeline.tiny builder makes the weights
+
+    @property
+    def takes_image(self) -> bool:
+        return self.image_pipeline_class is not None
 
     @property
     def height(self) -> int:
@@ -112,6 +121,95 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
             preview_num_inference_steps=2,
             image_partner="tiny-random-i2v",
             is_test_model=True,
+        ),
+        VideoSpec(
+            name="wan2.2-ti2v-5b",
+            hub_id="Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+            pipeline_class="WanPipeline",
+            dtype="bfloat16",
+            tokenizer_id="google/umt5-xxl",
+            token_limit=512,
+            template_family="wan",
+            word_target=(80, 120),
+            word_range=(50, 150),
+            size_multiple=32,  # 16x VAE downsampling times the 2x2 patch
+            frame_step=4,  # 4k+1: the VAE compresses time 4x
+            max_frames=121,  # 5 seconds at 24 fps, the length it was trained for
+            max_side=1280,
+            sizes={"16:9": (704, 1280), "9:16": (1280, 704), "1:1": (960, 960)},  # 720p rounded to /32
+            num_frames=121,
+            fps=24,
+            num_inference_steps=50,  # the model card's default
+            guidance_scale=5.0,
+            negative_prompt=_WAN_NEGATIVE,
+            preview_sizes={"16:9": (352, 640), "9:16": (640, 352), "1:1": (480, 480)},
+            preview_num_frames=49,  # 2 seconds at 24 fps
+            preview_num_inference_steps=15,
+            download_gb=34.0,
+            image_pipeline_class="WanImageToVideoPipeline",
+            # Per-token timesteps with the first frame's latent kept clean: how TI2V conditions on an image.
+            pipeline_config={"expand_timesteps": True},
+        ),
+        VideoSpec(
+            # Lightricks/LTX-Video holds 0.9.1 in diffusers format at its root: the newest checkpoint that
+            # diffusers documents for LTXPipeline and LTXImageToVideoPipeline. 0.9.5 and later (separate
+            # repos: LTX-Video-0.9.5, -0.9.7-dev, -0.9.8-13B-distilled) are documented with
+            # LTXConditionPipeline (0.9.7+ also with a latent upsampler), and text-to-video through
+            # LTXPipeline was an open diffusers issue for 0.9.5 (#11147).
+            name="ltx-video",
+            hub_id="Lightricks/LTX-Video",
+            pipeline_class="LTXPipeline",
+            dtype="bfloat16",
+            tokenizer_id="google-t5/t5-v1_1-xxl",
+            token_limit=256,  # LTX-Video's own inference reads 256 T5 tokens (diffusers' default is 128)
+            template_family="wan",
+            word_target=(80, 120),
+            word_range=(50, 150),
+            size_multiple=32,  # the VAE compresses space 32x (patch size 1)
+            frame_step=8,  # 8k+1: the VAE compresses time 8x
+            max_frames=257,
+            max_side=1280,
+            sizes={"16:9": (480, 864), "9:16": (864, 480), "1:1": (640, 640)},  # about its native 768x512 pixels
+            num_frames=121,  # 5 seconds at 24 fps
+            fps=24,
+            num_inference_steps=50,
+            guidance_scale=3.0,  # diffusers' default for LTX
+            negative_prompt="worst quality, inconsistent motion, blurry, jittery, distorted",
+            preview_sizes={"16:9": (256, 448), "9:16": (448, 256), "1:1": (320, 320)},
+            preview_num_frames=49,  # 2 seconds at 24 fps
+            preview_num_inference_steps=20,
+            download_gb=28.0,
+            image_pipeline_class="LTXImageToVideoPipeline",
+            # 0.9.1's VAE is timestep-aware: diffusers' recommended decode settings for it.
+            call_kwargs={"decode_timestep": 0.05, "decode_noise_scale": 0.025},
+        ),
+        VideoSpec(
+            name="tiny-random-i2v",
+            hub_id=None,
+            pipeline_class="WanPipeline",
+            dtype="float32",
+            tokenizer_id=None,  # its own local tokenizer is exact
+            token_limit=512,
+            template_family="wan",
+            word_target=(80, 120),
+            word_range=(50, 150),
+            size_multiple=32,  # like Wan 2.2 TI2V: 16x VAE times the 2x2 patch
+            frame_step=4,
+            max_frames=33,
+            max_side=256,
+            sizes={"16:9": (128, 224), "9:16": (224, 128), "1:1": (160, 160)},
+            num_frames=9,
+            fps=16,
+            num_inference_steps=4,
+            guidance_scale=5.0,
+            negative_prompt=_WAN_NEGATIVE,
+            preview_sizes={"16:9": (64, 128), "9:16": (128, 64), "1:1": (96, 96)},
+            preview_num_frames=5,
+            preview_num_inference_steps=2,
+            is_test_model=True,
+            image_pipeline_class="WanImageToVideoPipeline",
+            pipeline_config={"expand_timesteps": True},
+            tiny_kind="wan-i2v",
         ),
     )
 }

@@ -11,6 +11,8 @@ MAX_PROMPT_CHARS = 2000  # a short idea or a full scene description fits; pasted
 MAX_SEED = 2**32 - 1  # torch.Generator accepts 64-bit seeds; 32 bits keep them readable and portable
 STEPS_RANGE = (1, 100)
 GUIDANCE_RANGE = (0.0, 20.0)
+IMAGE_FITS = ("crop", "pad")  # pipeline.images.FITS
+MAX_DESCRIPTION_CHARS = 500  # "describe your image": a sentence or two, read by the rewriter only
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,10 @@ class GenerationRequest:
     negative_prompt: str
     seed: int
     rewritten: str | None = None  # the prompt sent to the video model when it differs from `prompt`
-    image_path: str | None = None  # reference image (shown and recorded; not used by text-only presets)
+    image_path: str | None = None  # reference image: the first frame of an image-to-video render
     rewrite_info: dict = field(default_factory=dict)  # rewriter, template version, seed, fallback
+    image_fit: str = "crop"  # how the image meets the video's size: "crop" (fill) or "pad" (letterbox)
+    image_description: str | None = None  # the user's words for the image, for a rewriter that cannot see it
 
     @property
     def prompt_used(self) -> str:
@@ -72,6 +76,8 @@ def build_request(
     negative_prompt: str | None = None,
     image_path: str | None = None,
     rewrite_info: dict | None = None,
+    image_fit: str = "crop",
+    image_description: str | None = None,
 ) -> GenerationRequest:
     """Fill preset defaults, then validate every setting; errors name the setting and its valid values."""
     # 1. Prompts
@@ -113,6 +119,11 @@ def build_request(
         raise ValueError(f"seed={seed} is out of range 0-{MAX_SEED} (or -1 for a random seed).")
     if not isinstance(negative, str) or len(negative) > MAX_PROMPT_CHARS:
         raise ValueError(f"The negative prompt must be text of at most {MAX_PROMPT_CHARS} characters.")
+    if image_fit not in IMAGE_FITS:
+        raise ValueError(f"image_fit={image_fit!r} is not valid: use one of {', '.join(IMAGE_FITS)}.")
+    description = image_description.strip() if isinstance(image_description, str) else None
+    if description and len(description) > MAX_DESCRIPTION_CHARS:
+        raise ValueError(f"The image description has {len(description)} characters; the limit is {MAX_DESCRIPTION_CHARS}.")
 
     return GenerationRequest(
         prompt=prompt,
@@ -127,6 +138,8 @@ def build_request(
         rewritten=rewritten,
         image_path=image_path,
         rewrite_info=dict(rewrite_info or {}),
+        image_fit=image_fit,
+        image_description=(description or None) if image_path else None,
     )
 
 

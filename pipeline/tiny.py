@@ -9,6 +9,18 @@ from pathlib import Path
 
 TINY_FORMAT = "1"  # bump when the tiny configs change so cached folders are rebuilt
 
+# The tiny image-to-video model mirrors Wan 2.2 TI2V's geometry at toy widths (memory_models reads these too).
+TINY_I2V_VAE = dict(
+    base_dim=4, z_dim=48, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True],
+    is_residual=True, in_channels=12, out_channels=12, patch_size=2, scale_factor_spatial=16,
+    latents_mean=[0.0] * 48, latents_std=[1.0] * 48,
+)
+TINY_I2V_TRANSFORMER = dict(
+    patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=48, out_channels=48,
+    text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+)
+
 # A small English corpus for the local tokenizer: enough subwords that token counts behave like a
 # real subword tokenizer (more tokens than words, punctuation split off).
 _CORPUS = """
@@ -82,6 +94,38 @@ def build_tiny_wan(folder: Path) -> None:
     _save_atomically(pipe, folder)
 
 
+def build_tiny_wan_i2v(folder: Path) -> None:
+    """Write a tiny Wan 2.2 TI2V-style WanImageToVideoPipeline to `folder`: the 48-channel residual VAE
+    (16x spatial compression, 2x2 pixel patches) and `expand_timesteps=True`, no CLIP image encoder."""
+    import torch
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanImageToVideoPipeline,
+        WanTransformer3DModel,
+    )
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = build_tokenizer(Path(tmp))
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+            relative_attention_num_buckets=8, pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
+        )
+    )
+    vae = AutoencoderKLWan(**TINY_I2V_VAE)
+    transformer = WanTransformer3DModel(**TINY_I2V_TRANSFORMER)
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=5.0)
+    pipe = WanImageToVideoPipeline(
+        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler,
+        expand_timesteps=True,  # Wan 2.2 TI2V: the first frame's latent is kept clean, per-token timesteps
+    )
+    _save_atomically(pipe, folder)
+
+
 def build_tiny_causal_lm(folder: Path) -> None:
     """Write a tiny Qwen2-architecture chat model with a local tokenizer and chat template to `folder`."""
     import torch
@@ -111,9 +155,61 @@ def build_tiny_causal_lm(folder: Path) -> None:
     _save_atomically(_Bundle(), folder)
 
 
+def build_tiny_vl(folder: Path) -> None:
+    """Write a tiny Qwen2.5-VL-architecture model (vision tower, mRoPE language model), its tokenizer with the
+    vision tokens and chat template, and its image processor to `folder`."""
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLImageProcessorPil
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = build_tokenizer(Path(tmp))
+    tokenizer.add_special_tokens({"additional_special_tokens": list(_VISION_TOKENS.values())})
+    tokenizer.chat_template = (  # Qwen2.5-VL's layout: an image part becomes start, placeholder, end
+        "{% for m in messages %}<s>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
+        "{% else %}{% for c in m['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+        "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}</s>\n{% endfor %}"
+        "{% if add_generation_prompt %}<s>assistant\n{% endif %}"
+    )
+    ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in _VISION_TOKENS.items()}
+    model = Qwen2_5_VLForConditionalGeneration(
+        Qwen2_5_VLConfig(
+            text_config=dict(
+                vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]},  # halves of the 8-wide heads
+                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+            ),
+            vision_config=dict(
+                depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
+                fullatt_block_indexes=[0], window_size=56, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
+            ),
+            tie_word_embeddings=True, **ids,
+        )
+    )
+    image_processor = Qwen2VLImageProcessorPil(min_pixels=4 * 28 * 28, max_pixels=64 * 28 * 28)
+
+    class _Bundle:  # saves model, tokenizer and image processor together, like a hub repo
+        def save_pretrained(self, path):
+            model.save_pretrained(path)
+            tokenizer.save_pretrained(path)
+            image_processor.save_pretrained(path)
+
+    _save_atomically(_Bundle(), folder)
+
+
+_VISION_TOKENS = {  # config name -> Qwen2.5-VL's token
+    "vision_start_token_id": "<|vision_start|>",
+    "image_token_id": "<|image_pad|>",
+    "vision_end_token_id": "<|vision_end|>",
+    "video_token_id": "<|video_pad|>",
+}
+
+
 def ensure_tiny(kind: str, cache_root: Path) -> Path:
-    """Return the folder of a tiny model ("wan" or "lm"), building it once."""
-    builders = {"wan": build_tiny_wan, "lm": build_tiny_causal_lm}
+    """Return the folder of a tiny model ("wan", "wan-i2v", "lm" or "vl"), building it once."""
+    builders = {"wan": build_tiny_wan, "wan-i2v": build_tiny_wan_i2v, "lm": build_tiny_causal_lm, "vl": build_tiny_vl}
     folder = cache_root / f"tiny-random-{kind}-v{TINY_FORMAT}"
     if not (folder / ".complete").exists():
         builders[kind](folder)

@@ -32,13 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.hub import ModelUnavailableError
     from pipeline.presets import get_video_spec
     from prompts.presets import get_rewriter_spec
-    from prompts.rewriter import Rewriter
+    from prompts.vision import load_rewriter
 
     device = pick_device()
     default_rewriter, default_video = default_presets(device)
     target = get_video_spec(args.target or default_video)
     try:
-        rewriter = Rewriter.load(get_rewriter_spec(args.rewriter or default_rewriter), device)
+        rewriter = load_rewriter(get_rewriter_spec(args.rewriter or default_rewriter), device)
     except ModelUnavailableError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

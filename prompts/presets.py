@@ -24,6 +24,7 @@ class RewriterSpec:
     output_vocabulary: str = "full"  # "english": score only English tokens (embedded model; prompts.vocabulary)
     prefix_cache: bool = True  # completion style: compute the few-shot prefix's KV cache once, reuse it
     fast_sampling: bool = True  # prompts.decoding; False: transformers' own sampling (the benchmark's baseline)
+    vision: bool = False  # a vision-language model: it sees the reference image (prompts.vision)
 
 
 REWRITER_PRESETS: dict[str, RewriterSpec] = {
@@ -59,6 +60,22 @@ REWRITER_PRESETS: dict[str, RewriterSpec] = {
             top_k=40,
             repetition_penalty=1.05,
             download_gb=6.2,
+        ),
+        RewriterSpec(
+            # Sees the reference image; its language model is Qwen2.5-3B, so it rewrites text prompts too.
+            name="qwen2.5-vl-3b-instruct",
+            source="hub",
+            hub_id="Qwen/Qwen2.5-VL-3B-Instruct",
+            style="chat",
+            dtype="bfloat16",
+            quantization={"cuda": "nf4", "cpu": "none", "mps": "none"},
+            max_new_tokens=240,
+            min_new_tokens=70,
+            temperature=0.7,
+            top_k=40,
+            repetition_penalty=1.05,
+            download_gb=7.5,
+            vision=True,
         ),
         RewriterSpec(
             name="tiny-random",

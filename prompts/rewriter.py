@@ -22,6 +22,7 @@ from prompts.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
 
+MAX_PREFIXES = 4  # few-shot prefix KV caches kept (~25 MB each for Gemma 3 270M)
 MAX_ATTEMPTS = 2  # a second seed when the first output is unusable; more costs too much on CPU
 
 
@@ -168,21 +169,22 @@ class Rewriter:
         return self._counters[target.name]
 
     # -- rewriting -------------------------------------------------------------------------------
-    def rewrite(
-        self, prompt: str, target: VideoSpec, seed: int = 0, cancel: threading.Event | None = None
-    ) -> RewriteResult:
-        for item in self.stream(prompt, target, seed, cancel):
+    def rewrite(self, prompt: str, target: VideoSpec, seed: int = 0, cancel: threading.Event | None = None,
+                template: Template | None = None) -> RewriteResult:
+        for item in self.stream(prompt, target, seed, cancel, template):
             if isinstance(item, RewriteResult):
                 return item
         raise RuntimeError("rewrite stream ended without a result")
 
     def stream(
-        self, prompt: str, target: VideoSpec, seed: int = 0, cancel: threading.Event | None = None
+        self, prompt: str, target: VideoSpec, seed: int = 0, cancel: threading.Event | None = None,
+        template: Template | None = None,
     ) -> Iterator[Partial | RewriteResult]:
-        """Yield the rewrite as it grows (Partial), then the final RewriteResult."""
+        """Yield the rewrite as it grows (Partial), then the final RewriteResult. `template`: another template
+        than the target's family (image-aware rewriting, prompts.image_templates)."""
         start = time.perf_counter()
         prompt = check_prompt(prompt)
-        template = load_template(target.template_family)
+        template = template or load_template(target.template_family)
         counter = self.counter(target)
         opening = opening_from_idea(prompt) if self.spec.style == "completion" else ""
         new_tokens, notes, rewritten, fallback = 0, [], None, None
@@ -301,6 +303,8 @@ class Rewriter:
             else:  # the idea's first token merged with the prefix's last: prefill everything each time
                 log.warning("template %s: prefix tokens differ inside full prompts; prefix cache off", template.family)
             self._prefixes[prefix] = entry
+            if len(self._prefixes) > MAX_PREFIXES:  # e.g. one per image description: keep the newest
+                self._prefixes.pop(next(iter(self._prefixes)))
         entry = self._prefixes[prefix]
         if entry is None or ids[: len(entry[0])] != entry[0] or len(ids) <= len(entry[0]):
             return None

@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+_SENTINEL = "\x00"  # stands for the idea when finding where the request block starts
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,9 @@ class Template:
         return text.rstrip(" \n") + (" " if not opening else ""), opening
 
     def completion_prefix(self) -> str:
-        """The part of every completion prompt before the idea: the same for all ideas, so its KV cache is reusable."""
-        head = self.completion.split("Idea: {idea}")[0]
-        return head.format(
-            instructions=self.instructions,
-            examples="\n\n".join(f"Idea: {i}\nDescription: {d}" for i, d in self.examples),
-        )
+        """The text every completion prompt starts with, up to the request's own block (its KV cache is reusable)."""
+        text, _ = self.completion_prompt(_SENTINEL)
+        return text[: text.rfind("\n\n", 0, text.index(_SENTINEL)) + 2]
 
     def chat_messages(self, idea: str) -> list[dict[str, str]]:
         """System rules, few-shot turns, then the idea, delimited as content."""

@@ -76,8 +76,42 @@ def test_reference_image_is_recorded(client, tmp_path):
     img = tmp_path / "ref.jpg"
     Image.new("RGB", (32, 24), (0, 128, 255)).save(img)
     _, _, _, sidecar = client[0].predict("a cat", "", True, handle_file(str(img)), 3, api_name="/generate")
-    ref = json.loads(Path(sidecar).read_text())["reference_image"]
-    assert ref["size"] == [32, 24] and ref["used_by_video_model"] is False
+    record = json.loads(Path(sidecar).read_text())
+    ref = record["reference_image"]
+    assert record["video_preset"] == "tiny-random-i2v" and record["switched_from"] == "tiny-random"
+    assert ref["size"] == [224, 128] and ref["original_size"] == [32, 24] and ref["used_by_video_model"] is True
+
+
+def test_reference_image_fit_and_description_by_name(client, tmp_path):
+    img = tmp_path / "ref.png"
+    Image.new("RGB", (300, 100), (0, 128, 255)).save(img)
+    _, _, _, sidecar = client[0].predict(
+        "a cat", "", False, handle_file(str(img)), 3, image_fit="pad", image_description="a blue wall",
+        api_name="/generate",
+    )
+    record = json.loads(Path(sidecar).read_text())
+    assert record["reference_image"]["fit"] == "pad" and record["reference_image"]["description"] == "a blue wall"
+    assert record["rewrite"]["template_version"].startswith("wan_i2v")
+    text = client[0].predict("a cat", 0, handle_file(str(img)), "a blue wall", api_name="/rewrite")
+    assert isinstance(text, str) and text
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p.write_text("a text file named .png"), "not a readable image"),
+        (lambda p: Image.new("RGB", (1, 1)).save(p), "at least 16 pixels"),
+        (lambda p: Image.new("RGB", (2000, 100)).save(p), "more than 8:1"),
+    ],
+)
+def test_bad_images_are_clear_errors_on_every_endpoint(client, tmp_path, make, message):
+    bad = tmp_path / "bad.png"
+    make(bad)
+    for api_name, args in (("/generate", ("a cat", "", True, handle_file(str(bad)), 1)),
+                           ("/compare", ("a cat", "A cat walks.", handle_file(str(bad)), 1)),
+                           ("/rewrite", ("a cat", 0, handle_file(str(bad))))):
+        with pytest.raises(Exception, match=message):
+            client[0].predict(*args, api_name=api_name)
 
 
 REWRITTEN = "A red ball rolls slowly across a wooden table in warm afternoon light."

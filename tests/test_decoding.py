@@ -173,3 +173,14 @@ def test_top_k_sampler_over_candidates_matches_the_full_search():
         torch.manual_seed(seed)
         b = TopKSampler(3, 0.8, candidates=ids)(None, scores.clone())
         assert torch.equal(a, b) and a.argmax().item() in (17, 42, 99)
+
+
+def test_completion_prefix_ends_before_the_request_block_for_text_and_image_templates():
+    from prompts.image_templates import load_image_template
+
+    for template in (load_template("wan"), load_image_template("wan", "a red barn in snow")):
+        prefix = template.completion_prefix()
+        for idea in ("a red ball", "two cats"):
+            text, _ = template.completion_prompt(idea)
+            assert text.startswith(prefix) and prefix.endswith("\n\n")
+            assert idea not in prefix and text[len(prefix) :].count("\n\n") == 0

@@ -96,9 +96,12 @@ def test_reference_image_is_stored_and_recorded(tiny_engine, tmp_path):
     result = tiny_engine.generate("a red ball", use_raw=True, image_path=str(img), num_inference_steps=1)
     record = json.loads(open(result.sidecar_path).read())
     ref = record["reference_image"]
-    assert ref["original_name"] == "ref.png" and ref["used_by_video_model"] is False and ref["size"] == [40, 30]
+    # tiny-random is text-only: the image moved the render to its image partner, at that preset's size
+    assert record["video_preset"] == "tiny-random-i2v" and record["switched_from"] == "tiny-random"
+    assert ref["original_name"] == "ref.png" and ref["used_by_video_model"] is True and ref["size"] == [224, 128]
+    assert ref["original_size"] == [40, 30]
     stored = Image.open(Path(result.video_path).with_name(ref["path"]))
-    assert stored.mode == "RGB"
+    assert stored.mode == "RGB" and stored.size == (224, 128)
 
 
 def test_not_an_image_is_rejected(tiny_engine, tmp_path):
