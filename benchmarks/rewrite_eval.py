@@ -121,6 +121,32 @@ def summarise(scores: list[dict]) -> dict:
     return out
 
 
+def _previous(path: Path | None, rewriter: str, target, seed: int) -> dict:
+    """Rewrites from an earlier run's --out file made with the same rewriter, template and seed."""
+    from prompts.rewriter import RewriteResult
+    from prompts.templates import load_template
+
+    if path is None or not path.exists():
+        return {}
+    version = load_template(target.template_family).version
+    done = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+            record.pop("dimension", None)
+            result = RewriteResult(**{**record, "notes": tuple(record.get("notes", ()))})
+        except (ValueError, TypeError):
+            continue  # a line cut short by a killed run
+        if (result.rewriter, result.target, result.template_version, result.seed) == (
+            rewriter,
+            target.name,
+            version,
+            seed,
+        ):
+            done[result.prompt] = result
+    return done
+
+
 def main(argv: list[str] | None = None) -> None:
     from pipeline.devices import pick_device
     from pipeline.engine import default_presets
@@ -140,8 +166,13 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="cap the added attribute rows (seeded choice) for a quicker, partial run",
     )
-    parser.add_argument("--out", type=Path, default=None, help="also write every rewrite as JSONL here")
+    parser.add_argument("--out", type=Path, default=None, help="also write every rewrite as JSONL here, as it is made")
+    parser.add_argument(
+        "--resume", action="store_true", help="reuse the rewrites already in --out (same rewriter, template, seed)"
+    )
     args = parser.parse_args(argv)
+    if args.out and args.out.exists() and not args.resume:
+        sys.exit(f"error: {args.out} exists; pass --resume to continue that run or choose another --out")
 
     # 1. Data and models
     rows = sample(load_rows(args.data), args.limit, args.seed, args.max_attribute_rows)
@@ -149,12 +180,23 @@ def main(argv: list[str] | None = None) -> None:
     target = get_video_spec(args.target)
     rewriter = Rewriter.load(get_rewriter_spec(args.rewriter or default_presets(device)[0]), device)
 
-    # 2. Rewrite every prompt
+    # 2. Rewrite every prompt (a long run is written as it goes, so it can be resumed)
+    done = _previous(args.out, rewriter.spec.name, target, args.seed) if args.resume else {}
     results = []
-    for i, row in enumerate(rows):
-        result = rewriter.rewrite(row["prompt"], target, seed=args.seed)
-        results.append(result)
-        print(f"[{i + 1}/{len(rows)}] {result.seconds:.1f}s {result.fallback or ''}", file=sys.stderr, flush=True)
+    sink = open(args.out, "a", encoding="utf-8") if args.out else None  # noqa: SIM115 (open for the whole loop)
+    if sink and sink.tell() and not args.out.read_bytes().endswith(b"\n"):
+        sink.write("\n")  # the last run was killed mid-line: start a fresh one
+    try:
+        for i, row in enumerate(rows):
+            result = done.get(row["prompt"]) or rewriter.rewrite(row["prompt"], target, seed=args.seed)
+            results.append(result)
+            if sink and row["prompt"] not in done:
+                sink.write(json.dumps({"dimension": row["dimension"], **result.to_dict()}, ensure_ascii=False) + "\n")
+                sink.flush()
+            print(f"[{i + 1}/{len(rows)}] {result.seconds:.1f}s {result.fallback or ''}", file=sys.stderr, flush=True)
+    finally:
+        if sink:
+            sink.close()
 
     # 3. Score ours and the references with the same code
     sim = Similarity()
@@ -209,10 +251,6 @@ def main(argv: list[str] | None = None) -> None:
             f"{dim:30} {m['n']:>4} {m['clean']:>6.2f} {m['keep_all']:>6.2f} {attr:>6} {m['in_range']:>6.2f} "
             f"{m.get('sim_raw', 0):>7.3f} {m.get('sim_ref', 0):>7.3f}"
         )
-    if args.out:
-        with open(args.out, "x", encoding="utf-8") as f:
-            for row, res in zip(rows, results, strict=True):
-                f.write(json.dumps({"dimension": row["dimension"], **res.to_dict()}, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from benchmarks.rewrite_eval import attribute_kept, main, sample, score
 from pipeline.presets import get_video_spec
 from prompts.preservation import stems
@@ -10,10 +12,22 @@ from prompts.preservation import stems
 def rows():
     ref = "A red ball bounces on a wooden floor in warm light, the camera following it slowly. " * 3
     return [
-        {"prompt": f"a red ball number {i}", "dimension": d, "attributes": a, "reference_gpt4": ref,
-         "reference_qwen2.5_3b_wan": ref if i % 2 else None}
-        for i, (d, a) in enumerate([("color", {"color_en": "red"}), ("scene", None), ("scene", None),
-                                    ("object_class", {"object_en": "ball"}), ("category:food", None)])
+        {
+            "prompt": f"a red ball number {i}",
+            "dimension": d,
+            "attributes": a,
+            "reference_gpt4": ref,
+            "reference_qwen2.5_3b_wan": ref if i % 2 else None,
+        }
+        for i, (d, a) in enumerate(
+            [
+                ("color", {"color_en": "red"}),
+                ("scene", None),
+                ("scene", None),
+                ("object_class", {"object_en": "ball"}),
+                ("category:food", None),
+            ]
+        )
     ]
 
 
@@ -46,3 +60,37 @@ def test_harness_prints_metrics_and_references(tmp_path, capsys):
     assert report["rows"] == 3 and 0 <= report["keep_all"] <= 1 and "sim_raw" in report
     assert set(report["references"]) == {"gpt4", "qwen2.5-3b"} and report["references"]["gpt4"]["n"] == 1
     assert any(line.startswith("color") for line in out)
+
+
+def test_harness_writes_as_it_goes_and_resumes(tmp_path, capsys, monkeypatch):
+    from prompts.rewriter import Rewriter
+
+    data, out = tmp_path / "dev.jsonl", tmp_path / "run.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows()))
+    argv = [
+        "--rewriter",
+        "tiny-random",
+        "--target",
+        "tiny-random",
+        "--limit",
+        "3",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+    ]
+    main(argv)
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    lines = out.read_text().splitlines()
+    assert len(lines) == first["rows"]
+    out.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])  # a run killed mid-line
+    calls = []
+    real = Rewriter.rewrite
+    monkeypatch.setattr(Rewriter, "rewrite", lambda self, *a, **k: calls.append(a[0]) or real(self, *a, **k))
+    with pytest.raises(SystemExit, match="--resume"):  # --out exists: runs are not mixed by accident
+        main(argv)
+    main([*argv, "--resume"])
+    again = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert len(calls) == 1 and again["keep_all"] == first["keep_all"] and again["rows"] == first["rows"]
+    records = [json.loads(line) for line in out.read_text().splitlines()[-1:]]  # the redone row, on its own line
+    assert records[0]["prompt"] == calls[0]
