@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 from pipeline.devices import bitsandbytes_supported, free_accelerator_memory, torch_dtype
@@ -93,6 +96,7 @@ class Rewriter:
         self._counters: dict[str, TokenCounter] = {}
         self._offloaded = False
         self._stop_ids: list[int] | None = None
+        self.prefix_store: Path | None = None  # folder where prefix KV caches persist across runs (or None)
         self._prefixes: dict[str, tuple[list[int], object] | None] = {}  # prefix text -> (ids, KV cache)
 
     # -- loading ---------------------------------------------------------------------------------
@@ -102,12 +106,14 @@ class Rewriter:
 
         quant = spec.quantization.get(device, "none")
         if spec.source == "embedded-gguf":
-            from prompts.embedded import load_gemma_270m
+            from prompts.embedded import gemma_cache_path, load_gemma_270m
 
             model, tokenizer = load_gemma_270m(
                 cache_root(), device=device, quantize=quant, vocabulary=spec.output_vocabulary
             )
-            return cls(spec, model, tokenizer, device, quant)
+            rewriter = cls(spec, model, tokenizer, device, quant)
+            rewriter.prefix_store = gemma_cache_path(cache_root())
+            return rewriter
         if spec.source == "tiny":
             from pipeline.tiny import ensure_tiny
 
@@ -169,15 +175,25 @@ class Rewriter:
         return self._counters[target.name]
 
     # -- rewriting -------------------------------------------------------------------------------
-    def rewrite(self, prompt: str, target: VideoSpec, seed: int = 0, cancel: threading.Event | None = None,
-                template: Template | None = None) -> RewriteResult:
+    def rewrite(
+        self,
+        prompt: str,
+        target: VideoSpec,
+        seed: int = 0,
+        cancel: threading.Event | None = None,
+        template: Template | None = None,
+    ) -> RewriteResult:
         for item in self.stream(prompt, target, seed, cancel, template):
             if isinstance(item, RewriteResult):
                 return item
         raise RuntimeError("rewrite stream ended without a result")
 
     def stream(
-        self, prompt: str, target: VideoSpec, seed: int = 0, cancel: threading.Event | None = None,
+        self,
+        prompt: str,
+        target: VideoSpec,
+        seed: int = 0,
+        cancel: threading.Event | None = None,
         template: Template | None = None,
     ) -> Iterator[Partial | RewriteResult]:
         """Yield the rewrite as it grows (Partial), then the final RewriteResult. `template`: another template
@@ -283,8 +299,6 @@ class Rewriter:
         """
         import copy
 
-        import torch
-
         if not self.spec.prefix_cache:
             return None
         prefix = template.completion_prefix()
@@ -295,11 +309,7 @@ class Rewriter:
             entry = None
             if lead is not None:
                 prefix_ids = ids[: lead + len(bare)]
-                with torch.inference_mode():
-                    out = self.model(
-                        input_ids=torch.tensor([prefix_ids], device=self.model.device), use_cache=True, logits_to_keep=1
-                    )
-                entry = (prefix_ids, out.past_key_values)
+                entry = (prefix_ids, self._prefill(prefix_ids))
             else:  # the idea's first token merged with the prefix's last: prefill everything each time
                 log.warning("template %s: prefix tokens differ inside full prompts; prefix cache off", template.family)
             self._prefixes[prefix] = entry
@@ -328,6 +338,46 @@ class Rewriter:
                 TopKSampler(spec.top_k, spec.temperature),
             ],
         )
+
+    def _prefill(self, prefix_ids: list[int]):
+        """The KV cache of `prefix_ids`: read from `prefix_store` when an earlier run saved it, else computed.
+
+        Every layer keeps the whole prefix (no sliding-window trimming; the attention masks still
+        apply the window), so the cache can be saved and rebuilt through DynamicCache's public API.
+        On a CPU an int8 prefill of Gemma's ~670-token prefix takes several seconds; reading it takes
+        milliseconds, which is most of the time to the first token after a restart.
+        """
+        import hashlib
+
+        import torch
+        from safetensors.torch import load_file, save_file
+        from transformers import DynamicCache
+
+        key = hashlib.sha256(json.dumps([self.spec.name, self.quantization, prefix_ids]).encode()).hexdigest()[:20]
+        file = self.prefix_store / f"prefix-{key}.safetensors" if self.prefix_store else None
+        if file is not None and file.is_file():
+            try:
+                saved = load_file(file, device=str(self.model.device))
+                layers = len(saved) // 2
+                return DynamicCache([(saved[f"k{i}"], saved[f"v{i}"]) for i in range(layers)])
+            except Exception as err:  # a damaged file is recomputed and rewritten
+                log.warning("ignoring unreadable prefix cache %s (%s)", file, err)
+        cache = DynamicCache()
+        with torch.inference_mode():
+            self.model(
+                input_ids=torch.tensor([prefix_ids], device=self.model.device),
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        if file is not None:
+            tensors = {}
+            for i, layer in enumerate(cache.layers):
+                tensors[f"k{i}"], tensors[f"v{i}"] = layer.keys.contiguous(), layer.values.contiguous()
+            staged = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+            save_file(tensors, staged)
+            os.replace(staged, file)  # atomic: a concurrent reader never sees half a file
+        return cache
 
     def _generate(self, template: Template, prompt: str, seed: int, cancel: threading.Event | None, max_words: int = 0):
         """Yield (cleaned text so far, tokens generated) while the model writes.

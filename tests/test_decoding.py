@@ -184,3 +184,28 @@ def test_completion_prefix_ends_before_the_request_block_for_text_and_image_temp
             text, _ = template.completion_prompt(idea)
             assert text.startswith(prefix) and prefix.endswith("\n\n")
             assert idea not in prefix and text[len(prefix) :].count("\n\n") == 0
+
+
+def test_prefix_cache_persists_across_runs_and_survives_a_damaged_file(completion_rewriter, tmp_path):
+    template = load_template("wan")
+    completion_rewriter.prefix_store = tmp_path
+    try:
+        fresh = [t for t, _ in completion_rewriter._generate(template, "a red ball", 5, None)][-1]
+        (saved,) = tmp_path.glob("prefix-*.safetensors")
+        completion_rewriter._prefixes.clear()  # as after a restart: only the file remains
+        calls = []
+        model = completion_rewriter.model
+        real_forward = model.forward
+        model.forward = lambda *a, **k: calls.append(k["input_ids"].shape[-1]) or real_forward(*a, **k)
+        try:
+            again = [t for t, _ in completion_rewriter._generate(template, "a red ball", 5, None)][-1]
+        finally:
+            del model.forward
+        assert again == fresh
+        assert max(calls) < 40  # the prefix (hundreds of tokens) was read, not recomputed
+        saved.write_bytes(b"damaged")
+        completion_rewriter._prefixes.clear()
+        assert [t for t, _ in completion_rewriter._generate(template, "a red ball", 5, None)][-1] == fresh
+        assert saved.stat().st_size > 1000  # rewritten
+    finally:
+        completion_rewriter.prefix_store = None
