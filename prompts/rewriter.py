@@ -358,8 +358,7 @@ class Rewriter:
         if file is not None and file.is_file():
             try:
                 saved = load_file(file, device=str(self.model.device))
-                layers = len(saved) // 2
-                return DynamicCache([(saved[f"k{i}"], saved[f"v{i}"]) for i in range(layers)])
+                return self._as_model_cache([(saved[f"k{i}"], saved[f"v{i}"]) for i in range(len(saved) // 2)])
             except Exception as err:  # a damaged file is recomputed and rewritten
                 log.warning("ignoring unreadable prefix cache %s (%s)", file, err)
         cache = DynamicCache()
@@ -377,7 +376,23 @@ class Rewriter:
             staged = file.with_name(f".{file.name}.{os.getpid()}.tmp")
             save_file(tensors, staged)
             os.replace(staged, file)  # atomic: a concurrent reader never sees half a file
-        return cache
+        return self._as_model_cache([(layer.keys, layer.values) for layer in cache.layers])
+
+    def _as_model_cache(self, layers: list[tuple]):
+        """A DynamicCache holding `layers` (whole-prefix keys and values) the way the model's config lays out
+        its cache: sliding-window layers keep only their window, so decoding attends over fewer tokens."""
+        import torch
+        from transformers import DynamicCache
+
+        config = self.model.config.get_text_config(decoder=True)
+        types = getattr(config, "layer_types", None) or ["full_attention"] * len(layers)
+        window = getattr(config, "sliding_window", None)
+        return DynamicCache(
+            [
+                (k, v, torch.tensor(window)) if kind == "sliding_attention" and window else (k, v)
+                for (k, v), kind in zip(layers, types, strict=True)
+            ]
+        )
 
     def _generate(self, template: Template, prompt: str, seed: int, cancel: threading.Event | None, max_words: int = 0):
         """Yield (cleaned text so far, tokens generated) while the model writes.

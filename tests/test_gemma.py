@@ -95,3 +95,31 @@ def test_english_output_layer_matches_the_full_layer_on_greedy_decoding():
     full = greedy()
     restrict_output(model, english_token_ids(tokenizer, folder / "english_vocabulary.json"), int8=False)
     assert greedy() == full
+
+
+def test_prefix_cache_with_sliding_layers_gives_the_full_prefill_text():
+    """Gemma 3 has 512-token sliding-window layers and a longer prefix: reuse must not change the text (fp32)."""
+    from dataclasses import replace
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from pipeline.hub import cache_root
+    from prompts.embedded import gemma_cache_path, load_tokenizer
+    from prompts.presets import get_rewriter_spec
+    from prompts.rewriter import Rewriter
+    from prompts.templates import load_template
+
+    folder = gemma_cache_path(cache_root())
+    tokenizer = load_tokenizer(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    spec = replace(get_rewriter_spec("gemma-3-270m"), quantization={"cpu": "none"}, output_vocabulary="full")
+    rewriter, template = Rewriter(spec, model, tokenizer, "cpu", "none"), load_template("wan")
+    for prompt in PROMPTS[:2]:
+        ids = tokenizer(template.completion_prompt(prompt)[0], return_tensors="pt")
+        cache = rewriter._prefix_cache(template, ids["input_ids"][0].tolist())
+        assert cache is not None and cache.get_seq_length() > model.config.sliding_window
+        with torch.inference_mode():
+            plain = model.generate(**ids, do_sample=False, max_new_tokens=30)
+            reused = model.generate(**ids, do_sample=False, max_new_tokens=30, past_key_values=cache)
+        assert plain.tolist() == reused.tolist()
