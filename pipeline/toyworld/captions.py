@@ -16,10 +16,22 @@ SHAPE_WORDS = {
     "star": ("star",),
 }
 MOTION_PHRASES = {
-    "right": ("moving left to right", "moves from left to right", "slides to the right", "travels rightward",
-              "rolling to the right", "drifting right"),
-    "left": ("moving right to left", "moves from right to left", "slides to the left", "travels leftward",
-             "rolling to the left", "drifting left"),
+    "right": (
+        "moving left to right",
+        "moves from left to right",
+        "slides to the right",
+        "travels rightward",
+        "rolling to the right",
+        "drifting right",
+    ),
+    "left": (
+        "moving right to left",
+        "moves from right to left",
+        "slides to the left",
+        "travels leftward",
+        "rolling to the left",
+        "drifting left",
+    ),
     "up": ("moving up", "rising upward", "floats up", "climbing upward", "moves from bottom to top", "going up"),
     "down": ("moving down", "falling down", "drops downward", "sinking down", "moves from top to bottom", "going down"),
     "bouncing": ("bouncing", "bounces up and down", "hopping"),
@@ -42,11 +54,17 @@ CAMERA_PHRASES = {
 }
 SIZE_WORDS = {"small": ("small", "tiny", "little"), "medium": ("medium-sized", ""), "large": ("large", "big", "huge")}
 FILLER = (
-    "Soft cinematic lighting with gentle shadows.", "Shot on a 35mm lens with shallow depth of field.",
-    "The mood is calm and dreamlike.", "Smooth motion, high detail, crisp edges.", "Warm golden hour light.",
-    "A minimalist composition with clean lines.", "Photorealistic, 4k, studio quality.",
-    "The atmosphere feels playful and bright.", "Subtle film grain and natural colors.",
-    "Centered framing, balanced composition.", "Cool ambient light fills the scene.",
+    "Soft cinematic lighting with gentle shadows.",
+    "Shot on a 35mm lens with shallow depth of field.",
+    "The mood is calm and dreamlike.",
+    "Smooth motion, high detail, crisp edges.",
+    "Warm golden hour light.",
+    "A minimalist composition with clean lines.",
+    "Photorealistic, 4k, studio quality.",
+    "The atmosphere feels playful and bright.",
+    "Subtle film grain and natural colors.",
+    "Centered framing, balanced composition.",
+    "Cool ambient light fills the scene.",
     "The scene is quiet and simple, like a children's animation.",
 )
 KEEP = {"color": 0.85, "shape": 0.8, "motion": 0.85, "background": 0.7, "size": 0.3, "camera": 0.3}
@@ -93,19 +111,31 @@ def _subject(thing: Thing, rng: np.random.Generator, said: dict[str, bool]) -> s
 
 
 _COLOR_RE = re.compile(r"\b(" + "|".join(OBJECT_COLORS) + r")\b")
-_BG_RE = re.compile(r"\b(" + "|".join(BACKGROUND_COLORS) + r")\b(?=[^.]*\b(background|backdrop|sky|gradient|wall)\b)")
+_BG_RE = re.compile(r"\b(" + "|".join(BACKGROUND_COLORS) + r")\b")  # background colors are never object colors
 _DIRECTION_PATTERNS = {  # checked in order: "from left to right" must win over a bare "left"
     "right": (r"left to (the )?right", r"\brightward", r"to the right\b", r"\bright\b"),
     "left": (r"right to (the )?left", r"\bleftward", r"to the left\b", r"\bleft\b"),
-    "up": (r"bottom to (the )?top", r"\bupward", r"\b(moving|goes|going|floats?|rises|rising|climbs?|climbing) up\b", r"\brises\b|\brising\b"),
-    "down": (r"top to (the )?bottom", r"\bdownward", r"\b(moving|goes|going|falls?|falling|drops?|sinking|sinks) down\b", r"\bfalls\b|\bfalling\b"),
+    "up": (
+        r"bottom to (the )?top",
+        r"\bupward",
+        r"\b(moving|goes|going|floats?|rises|rising|climbs?|climbing) up\b",
+        r"\brises\b|\brising\b",
+    ),
+    "down": (
+        r"top to (the )?bottom",
+        r"\bdownward",
+        r"\b(moving|goes|going|falls?|falling|drops?|sinking|sinks) down\b",
+        r"\bfalls\b|\bfalling\b",
+    ),
 }
 
 
 def stated(prompt: str) -> dict[str, str | None]:
     """The object color, direction and background color a prompt states (None where it states none or is
     ambiguous), for single-object prompts: the evaluator's expected attributes."""
-    text = re.sub(r"\bcamera pans (left|right)\b|\bpan to the (left|right)\b|\bpans? (left|right)\b", "", prompt.lower())
+    text = re.sub(
+        r"\bcamera pans (left|right)\b|\bpan to the (left|right)\b|\bpans? (left|right)\b", "", prompt.lower()
+    )
     backgrounds = {m.group(1) for m in _BG_RE.finditer(text)}
     colors = {m.group(1) for m in _COLOR_RE.finditer(text)}
     direction = None

@@ -30,6 +30,7 @@ TRANSFORMER = dict(
     cross_attn_norm=True,
     qk_norm="rms_norm_across_heads",
     rope_max_seq_len=32,
+    position_grid=(5, 4, 4),  # post-patch (latent frames, rows, columns) of a 9-frame 32x32 clip
 )
 
 
@@ -52,10 +53,11 @@ def load_text_encoder():
 
 def build_transformer(seed: int = 0):
     import torch
-    from diffusers import WanTransformer3DModel
+
+    from pipeline.toyworld.transformer import ToyWorldTransformer
 
     torch.manual_seed(seed)
-    return WanTransformer3DModel(**TRANSFORMER)
+    return ToyWorldTransformer(**TRANSFORMER)
 
 
 def fp32_rope(transformer) -> None:
@@ -86,7 +88,7 @@ def save_weights(transformer, vae, folder: Path) -> None:
             "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
             "text_encoder": ["transformers", "BertModel"],
             "tokenizer": ["transformers", "BertTokenizer"],
-            "transformer": ["diffusers", "WanTransformer3DModel"],
+            "transformer": ["pipeline.toyworld.transformer", "ToyWorldTransformer"],
             "transformer_2": [None, None],
             "vae": ["pipeline.toyworld.vae", "ToyVideoVAE"],
         }
@@ -101,7 +103,8 @@ def save_weights(transformer, vae, folder: Path) -> None:
 
 def ensure_toyworld(cache_root: Path, weights: Path = WEIGHTS) -> Path:
     """A pipeline folder joining the committed weights with the packaged MiniLM; rebuilt when the weights change."""
-    import pipeline.toyworld.vae  # noqa: F401  (diffusers resolves the VAE's module from sys.modules)
+    import pipeline.toyworld.transformer  # noqa: F401  (diffusers resolves these two modules from sys.modules)
+    import pipeline.toyworld.vae  # noqa: F401
 
     if not (weights / "model_index.json").exists():
         raise FileNotFoundError(f"{weights} has no trained toy-world weights: run `python -m pipeline.toyworld train`")

@@ -17,14 +17,22 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.toyworld.captions import caption
-from pipeline.toyworld.model import SHIFT, TOKEN_LIMIT, WEIGHTS, build_transformer, fp32_rope, load_text_encoder, save_weights
+from pipeline.toyworld.model import (
+    SHIFT,
+    TOKEN_LIMIT,
+    WEIGHTS,
+    build_transformer,
+    fp32_rope,
+    load_text_encoder,
+    save_weights,
+)
 from pipeline.toyworld.world import DIRECTIONS, held_out, render_with_mask, sample_scene
 
 log = logging.getLogger(__name__)
 
 OBJECT_WEIGHT = 4.0  # loss weight added on latent cells an object touches, so the background cannot dominate
 CAPTION_DROPOUT = 0.1  # empty captions teach the unconditional prediction that guidance needs
-EVAL_PROMPTS = 32
+EVAL_PROMPTS = 24
 
 
 def make_data(clips: int, seed: int):
@@ -60,9 +68,11 @@ def encode_texts(tokenizer, encoder, texts: list[str], batch: int = 64) -> list:
     out = []
     with torch.no_grad():
         for i in range(0, len(texts), batch):
-            enc = tokenizer(texts[i : i + batch], padding=True, truncation=True, max_length=TOKEN_LIMIT, return_tensors="pt")
+            enc = tokenizer(
+                texts[i : i + batch], padding=True, truncation=True, max_length=TOKEN_LIMIT, return_tensors="pt"
+            )
             states = encoder(enc.input_ids, enc.attention_mask).last_hidden_state
-            out.extend(s[: int(m.sum())].half() for s, m in zip(states, enc.attention_mask))
+            out.extend(s[: int(m.sum())].half() for s, m in zip(states, enc.attention_mask, strict=False))
     return out
 
 
@@ -94,14 +104,28 @@ def evaluate(transformer, vae, tokenizer, encoder, prompts, steps: int = 16, gui
 
     from pipeline.toyworld.detector import detect
 
-    pipe = WanPipeline(tokenizer=tokenizer, text_encoder=encoder, vae=vae, transformer=transformer,
-                       scheduler=FlowMatchEulerDiscreteScheduler(shift=SHIFT))
+    pipe = WanPipeline(
+        tokenizer=tokenizer,
+        text_encoder=encoder,
+        vae=vae,
+        transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=SHIFT),
+    )
     pipe.set_progress_bar_config(disable=True)
-    frames = pipe(prompt=[p for p, _ in prompts], negative_prompt=[""] * len(prompts), height=32, width=32,
-                  num_frames=9, num_inference_steps=steps, guidance_scale=guidance, max_sequence_length=TOKEN_LIMIT,
-                  generator=torch.Generator().manual_seed(0), output_type="np").frames
+    frames = pipe(
+        prompt=[p for p, _ in prompts],
+        negative_prompt=[""] * len(prompts),
+        height=32,
+        width=32,
+        num_frames=9,
+        num_inference_steps=steps,
+        guidance_scale=guidance,
+        max_sequence_length=TOKEN_LIMIT,
+        generator=torch.Generator().manual_seed(0),
+        output_type="np",
+    ).frames
     hits = {"color": 0, "direction": 0, "background": 0}
-    for clip, (_, scene) in zip(frames, prompts):
+    for clip, (_, scene) in zip(frames, prompts, strict=False):
         found = detect(clip)
         hits["color"] += found.color == scene.things[0].color
         hits["direction"] += found.direction == scene.things[0].motion
@@ -109,8 +133,17 @@ def evaluate(transformer, vae, tokenizer, encoder, prompts, steps: int = 16, gui
     return {k: round(v / len(prompts), 3) for k, v in hits.items()}
 
 
-def train(out: Path = WEIGHTS, minutes: float = 55, clips: int = 8000, seed: int = 0, batch: int = 32,
-          lr: float = 6e-4, save_minutes: float = 5, threads: int | None = None) -> dict:
+def train(
+    out: Path = WEIGHTS,
+    minutes: float = 55,
+    clips: int = 6000,
+    seed: int = 0,
+    batch: int = 32,
+    lr: float = 1e-3,
+    save_minutes: float = 6,
+    threads: int | None = None,
+    eval_count: int = EVAL_PROMPTS,
+) -> dict:
     import torch
 
     from pipeline.toyworld.vae import ToyVideoVAE
@@ -147,20 +180,22 @@ def train(out: Path = WEIGHTS, minutes: float = 55, clips: int = 8000, seed: int
     fp32_rope(transformer)
     ema = copy.deepcopy(transformer).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(transformer.parameters(), lr=lr, weight_decay=0.01)
-    prompts = eval_prompts(EVAL_PROMPTS)
+    prompts = eval_prompts(eval_count)
     history, step, last_save = [], 0, time.monotonic()
     rng = torch.Generator().manual_seed(seed)
     train_start = time.monotonic()
 
     # 5. Flow matching until the time budget ends: x_t = (1 - s) x0 + s noise, the model predicts noise - x0
-    while time.monotonic() < deadline:
+    while step == 0 or time.monotonic() < deadline:  # at least one step, so a tiny budget still saves weights
         progress = (time.monotonic() - train_start) / max(deadline - train_start, 1)
         for group in optimizer.param_groups:  # warmup, then cosine to a tenth over the time budget
-            group["lr"] = lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1))))
+            group["lr"] = (
+                lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1))))
+            )
         idx = torch.randint(0, len(states), (batch,), generator=rng)
         x0, w = latents[idx], weights[idx]
         drop = torch.rand(batch, generator=rng) < CAPTION_DROPOUT
-        text = pad_texts([empty if d else states[i] for i, d in zip(idx.tolist(), drop.tolist())])
+        text = pad_texts([empty if d else states[i] for i, d in zip(idx.tolist(), drop.tolist(), strict=False)])
         u = torch.sigmoid(torch.randn(batch, generator=rng))  # logit-normal, then shifted toward high noise
         sigma = (SHIFT * u / (1 + (SHIFT - 1) * u)).view(-1, 1, 1, 1, 1)
         noise = torch.randn(x0.shape, generator=rng)
@@ -173,7 +208,7 @@ def train(out: Path = WEIGHTS, minutes: float = 55, clips: int = 8000, seed: int
         optimizer.step()
         decay = min(0.998, (1 + step) / (10 + step))
         with torch.no_grad():
-            for e, p in zip(ema.parameters(), transformer.parameters()):
+            for e, p in zip(ema.parameters(), transformer.parameters(), strict=False):
                 e.lerp_(p, 1 - decay)
         step += 1
         if step % 50 == 0:
@@ -200,13 +235,15 @@ def _checkpoint(out, ema, vae, tokenizer, encoder, prompts, step, start, loss) -
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline.toyworld train", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=WEIGHTS, help="pipeline folder to write (default: the committed one)")
+    parser.add_argument(
+        "--out", type=Path, default=WEIGHTS, help="pipeline folder to write (default: the committed one)"
+    )
     parser.add_argument("--minutes", type=float, default=55, help="wall-clock budget, data and checkpoints included")
-    parser.add_argument("--clips", type=int, default=8000)
+    parser.add_argument("--clips", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=6e-4)
-    parser.add_argument("--save-minutes", type=float, default=5, help="save (and score) the EMA weights this often")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--save-minutes", type=float, default=6, help="save (and score) the EMA weights this often")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

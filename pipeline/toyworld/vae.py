@@ -45,7 +45,10 @@ class ToyVideoVAE(ModelMixin, ConfigMixin):
         self.basis.copy_(basis)
         self.center.copy_(center)
         coefs = (rows - center) @ basis.T
-        self.register_to_config(latents_mean=[0.0] * self.config.z_dim, latents_std=coefs.std(0).tolist())
+        # One scale for all components keeps the latent space an orthonormal, scaled copy of pixel space: the
+        # diffusion loss is then pixel error, and low-variance detail components are not blown up to unit size.
+        scale = float(coefs.pow(2).mean().sqrt())
+        self.register_to_config(latents_mean=[0.0] * self.config.z_dim, latents_std=[scale] * self.config.z_dim)
 
     def _patchify(self, video: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) in [-1, 1] -> (B, dims, T', H', W') with T' = (T - 1) // ft + 1."""

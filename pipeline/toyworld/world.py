@@ -34,6 +34,7 @@ SHAPES = ("ball", "box", "triangle", "star")
 SIZES = {"small": 0.13, "medium": 0.18, "large": 0.24}  # radius as a fraction of the frame side
 DIRECTIONS = ("right", "left", "up", "down")  # motions that translate the object across the frame
 MOTIONS = (*DIRECTIONS, "bouncing", "growing", "shrinking", "spinning", "still")
+MOTION_ODDS = [0.12] * len(DIRECTIONS) + [0.52 / (len(MOTIONS) - len(DIRECTIONS))] * (len(MOTIONS) - len(DIRECTIONS))
 CAMERAS = ("static", "zoom in", "zoom out", "pan left", "pan right")
 TRAVEL = 0.55  # a directional motion crosses this fraction of the frame
 PAN = 0.12  # a pan shifts the view by this fraction: smaller than any travel, so direction stays readable
@@ -71,7 +72,7 @@ def sample_scene(rng: np.random.Generator, **fixed) -> Scene:
         if not first:
             colors = [c for c in colors if c != things[0].color]
             color = colors.pop()
-        motion = fixed.get("motion") if first and fixed.get("motion") else str(rng.choice(MOTIONS))
+        motion = fixed.get("motion") if first and fixed.get("motion") else str(rng.choice(MOTIONS, p=MOTION_ODDS))
         things.append(
             Thing(
                 shape=fixed.get("shape") if first and fixed.get("shape") else str(rng.choice(SHAPES)),
@@ -79,7 +80,9 @@ def sample_scene(rng: np.random.Generator, **fixed) -> Scene:
                 size=fixed.get("size") if first and fixed.get("size") else str(rng.choice(list(SIZES))),
                 motion=motion,
                 x=float(rng.uniform(0.3, 0.7)),
-                y=float(rng.uniform(0.3, 0.7)) if count == 1 else (0.3 if first else 0.7) + float(rng.uniform(-0.05, 0.05)),
+                y=float(rng.uniform(0.3, 0.7))
+                if count == 1
+                else (0.3 if first else 0.7) + float(rng.uniform(-0.05, 0.05)),
                 angle=float(rng.uniform(0, 2 * math.pi)),
             )
         )
@@ -111,7 +114,13 @@ def render_with_mask(scene: Scene, frames: int = FRAMES, size: int = SIZE) -> tu
             cx, cy, radius, angle = _pose(thing, s)
             cx = 0.5 + (cx - 0.5) * zoom + pan
             cy = 0.5 + (cy - 0.5) * zoom
-            alpha = _coverage(thing.shape, (xs - cx * size) / (radius * zoom * size), (ys - cy * size) / (radius * zoom * size), angle, radius * zoom * size)
+            alpha = _coverage(
+                thing.shape,
+                (xs - cx * size) / (radius * zoom * size),
+                (ys - cy * size) / (radius * zoom * size),
+                angle,
+                radius * zoom * size,
+            )
             image = image * (1 - alpha[..., None]) + np.array(OBJECT_COLORS[thing.color], np.float32) * alpha[..., None]
             mask[t] = np.maximum(mask[t], alpha)
         clip[t] = image
