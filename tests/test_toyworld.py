@@ -183,3 +183,18 @@ def test_render_with_mask_covers_the_objects():
     assert mask.max() == 1.0 and 0.05 < mask.mean() < 0.5
     inside = clip[mask > 0.99].astype(int)
     assert np.abs(inside - np.array(OBJECT_COLORS[scene.things[0].color])).max() <= 1
+
+
+def test_compare_pairs_a_vague_prompt_with_its_rewrite(toy_video, tmp_path):
+    import av
+
+    from pipeline.engine import Engine
+
+    engine = Engine(toy_video, None, tmp_path)
+    rewritten = "A blue ball moving left to right on a plain gray background. Soft light, smooth motion."
+    result = engine.compare("a ball moving", rewritten=rewritten, seed=4)
+    assert result.raw.seed == result.rewritten.seed == 4
+    with av.open(str(result.rewritten.video_path)) as container:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    assert frames.shape == (FRAMES, SIZE, SIZE, 3)
+    assert detect(frames).color == "blue"  # the rewrite's color survives H.264 at 32x32

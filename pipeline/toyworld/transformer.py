@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from diffusers import WanTransformer3DModel
 from diffusers.configuration_utils import register_to_config
+from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (the pipeline loader looks the base up here)
 from torch import nn
 
 
