@@ -133,9 +133,8 @@ _DIRECTION_PATTERNS = {  # checked in order: "from left to right" must win over 
 def stated(prompt: str) -> dict[str, str | None]:
     """The object color, direction and background color a prompt states (None where it states none or is
     ambiguous), for single-object prompts: the evaluator's expected attributes."""
-    text = re.sub(
-        r"\bcamera pans (left|right)\b|\bpan to the (left|right)\b|\bpans? (left|right)\b", "", prompt.lower()
-    )
+    text = re.sub(r"\bgrey\b", "gray", prompt.lower())
+    text = re.sub(r"\bcamera pans (left|right)\b|\bpan to the (left|right)\b|\bpans? (left|right)\b", "", text)
     backgrounds = {m.group(1) for m in _BG_RE.finditer(text)}
     colors = {m.group(1) for m in _COLOR_RE.finditer(text)}
     direction = None
