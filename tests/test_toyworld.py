@@ -150,11 +150,12 @@ def toy_video():
 
 
 def test_committed_weights_load_through_the_preset_loader(toy_video):
+    from diffusers import WanTransformer3DModel
     from transformers import BertModel
 
     pipe = toy_video.pipe
     assert type(pipe).__name__ == "WanPipeline" and isinstance(pipe.text_encoder, BertModel)
-    assert type(pipe.vae).__name__ == "ToyVideoVAE" and type(pipe.transformer).__name__ == "WanTransformer3DModel"
+    assert type(pipe.vae).__name__ == "ToyVideoVAE" and isinstance(pipe.transformer, WanTransformer3DModel)
     assert sum(p.numel() for p in pipe.transformer.parameters()) < 5_000_000
 
 
