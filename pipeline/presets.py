@@ -144,7 +144,9 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
                 "one or two shapes (ball, box, triangle, star) in red, green, blue, yellow, orange, purple, white "
                 "or black, moving left to right, right to left, up, down, bouncing, growing, shrinking, spinning "
                 "or still, on a gray, pink, teal, beige or cyan background (solid, gradient or a sky over the "
-                "ground). Anything else in a prompt is ignored; unstated attributes are picked at random."
+                "ground). It follows the object and background colors a prompt states; it does not yet follow "
+                "the direction of motion (see the README's Toy world section). Anything else in a prompt is "
+                "ignored; unstated attributes are picked at random."
             ),
             examples=(
                 "a red ball moving left to right on a gray background",
