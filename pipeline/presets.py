@@ -138,7 +138,7 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
             preview_sizes={"16:9": (24, 24), "9:16": (24, 24), "1:1": (24, 24)},
             preview_num_frames=5,
             preview_num_inference_steps=8,
-            offload=(),  # 6 MB of weights plus MiniLM: resident everywhere; its PCA VAE has no tiling
+            offload=(),  # 5 MB of weights plus MiniLM: resident everywhere; its PCA VAE has no tiling
             about=(
                 "`toy-world` is a small video model trained on this project's synthetic world (32x32, 9 frames): "
                 "one or two shapes (ball, box, triangle, star) in red, green, blue, yellow, orange, purple, white "
