@@ -171,6 +171,8 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         if spec.is_test_model:
             gr.Markdown(f"⚠️ `{spec.name}` is an offline test model: its videos are noise. "
                         "Start with `--video wan2.1-t2v-1.3b` on a CUDA GPU for real videos.")
+        if spec.about:
+            gr.Markdown(spec.about, elem_id="model-about")
         with gr.Tabs():
             with gr.Tab("Create", id="create"):
                 with gr.Row():
@@ -184,7 +186,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
                             compare_btn = gr.Button("Compare", elem_id="compare-btn")
                             variations_btn = gr.Button("Variations", elem_id="variations-btn")
                             stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
-                        gr.Examples(EXAMPLES, inputs=[prompt], label="Examples")
+                        gr.Examples(list(spec.examples) or EXAMPLES, inputs=[prompt], label="Examples")
                     with gr.Column(scale=2):
                         aspect = gr.Radio(list(ASPECTS), value="16:9", label="Aspect")
                         duration = gr.Slider(

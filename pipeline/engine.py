@@ -21,7 +21,7 @@ from prompts.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PRESETS = {"cuda": ("qwen2.5-3b-instruct", "wan2.1-t2v-1.3b"), "other": ("gemma-3-270m", "tiny-random")}
+DEFAULT_PRESETS = {"cuda": ("qwen2.5-3b-instruct", "wan2.1-t2v-1.3b"), "other": ("gemma-3-270m", "toy-world")}
 
 RECENT_REWRITES = 256  # rewrites remembered so an unedited rewrite keeps its record when rendered
 

@@ -49,6 +49,10 @@ class LoadedVideo:
 
 def weights_folder(spec: VideoSpec) -> Path:
     """The local folder `from_pretrained` reads: built for tiny presets, downloaded for hub presets."""
+    if spec.name == "toy-world":
+        from pipeline.toyworld.model import ensure_toyworld
+
+        return ensure_toyworld(cache_root())
     if spec.hub_id is None:
         from pipeline.tiny import ensure_tiny
 
@@ -61,15 +65,16 @@ def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rew
     import diffusers
 
     from pipeline.memory_apply import apply_plan, detect_budget, plan_for, quantization_config
+    from pipeline.memory_models import VIDEO_ARCHITECTURES
 
     # 1. Weights on disk
     folder = weights_folder(spec)
-    if device == "cpu" and not spec.is_test_model:
+    if device == "cpu" and spec.hub_id is not None:
         log.warning("%s on CPU will be very slow (minutes per step); a CUDA GPU is recommended", spec.name)
 
     # 2. The memory plan (CUDA): the fastest placement that fits; on ZeroGPU everything resident, since each
     #    call gets a large GPU slice and moving weights back and forth only spends the visitor's GPU quota
-    if device == "cuda" and plan is None:
+    if device == "cuda" and plan is None and spec.name in VIDEO_ARCHITECTURES:  # toy-world: tiny, resident
         plan = plan_for(spec, rewriter, detect_budget(device))
         log.info("%s", plan.describe())
     if plan is not None and not plan.fits:
@@ -113,9 +118,7 @@ def local_tokenizer(spec: VideoSpec):
 
     try:
         if spec.hub_id is None:
-            from pipeline.tiny import ensure_tiny
-
-            return AutoTokenizer.from_pretrained(ensure_tiny(spec.tiny_kind, cache_root()) / "tokenizer")
+            return AutoTokenizer.from_pretrained(weights_folder(spec) / "tokenizer")
         from huggingface_hub import snapshot_download
 
         folder = snapshot_download(spec.hub_id, allow_patterns=["tokenizer/*"], local_files_only=True)

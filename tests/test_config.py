@@ -10,7 +10,7 @@ def test_defaults():
     c = parse_args([], environ={})
     assert (c.rewriter, c.video, c.host, c.port, c.outputs, c.share) == (None, None, "127.0.0.1", 7860, Path("outputs"), False)
     assert default_presets("cuda") == ("qwen2.5-3b-instruct", "wan2.1-t2v-1.3b")
-    assert default_presets("cpu") == ("gemma-3-270m", "tiny-random")
+    assert default_presets("cpu") == ("gemma-3-270m", "toy-world")
 
 
 def test_env_overrides_defaults_and_flags_override_env():

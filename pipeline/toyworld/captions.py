@@ -1,0 +1,155 @@
+"""Captions for toy-world scenes in many phrasings (short, plain, long with cinematic filler), and the reverse:
+the attributes a prompt states, which the evaluator checks generated clips against."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from pipeline.toyworld.world import BACKGROUND_COLORS, OBJECT_COLORS, SHAPES, Scene, Thing
+
+SHAPE_WORDS = {
+    "ball": ("ball", "sphere", "circle", "dot"),
+    "box": ("box", "square", "cube", "block"),
+    "triangle": ("triangle", "wedge"),
+    "star": ("star",),
+}
+MOTION_PHRASES = {
+    "right": (
+        "moving left to right",
+        "moves from left to right",
+        "slides to the right",
+        "travels rightward",
+        "rolling to the right",
+        "drifting right",
+    ),
+    "left": (
+        "moving right to left",
+        "moves from right to left",
+        "slides to the left",
+        "travels leftward",
+        "rolling to the left",
+        "drifting left",
+    ),
+    "up": ("moving up", "rising upward", "floats up", "climbing upward", "moves from bottom to top", "going up"),
+    "down": ("moving down", "falling down", "drops downward", "sinking down", "moves from top to bottom", "going down"),
+    "bouncing": ("bouncing", "bounces up and down", "hopping"),
+    "growing": ("growing", "getting bigger", "expanding"),
+    "shrinking": ("shrinking", "getting smaller", "contracting"),
+    "spinning": ("spinning", "rotating", "turning in place"),
+    "still": ("sitting still", "resting", "not moving", "motionless"),
+}
+BACKGROUND_PHRASES = {
+    "solid": ("on a plain {c} background", "against a {c} backdrop", "on {c}", "over a flat {c} wall"),
+    "gradient": ("on a {c} gradient", "against a {c} gradient fading darker", "over a soft {c} gradient"),
+    "horizon": ("under a {c} sky", "below a {c} sky above the ground", "with a {c} sky over the horizon"),
+}
+CAMERA_PHRASES = {
+    "static": ("static camera", "the camera holds still", "locked-off shot"),
+    "zoom in": ("the camera zooms in", "slow zoom in", "push in"),
+    "zoom out": ("the camera zooms out", "slow zoom out", "pull back"),
+    "pan left": ("the camera pans left", "pan to the left"),
+    "pan right": ("the camera pans right", "pan to the right"),
+}
+SIZE_WORDS = {"small": ("small", "tiny", "little"), "medium": ("medium-sized", ""), "large": ("large", "big", "huge")}
+FILLER = (
+    "Soft cinematic lighting with gentle shadows.",
+    "Shot on a 35mm lens with shallow depth of field.",
+    "The mood is calm and dreamlike.",
+    "Smooth motion, high detail, crisp edges.",
+    "Warm golden hour light.",
+    "A minimalist composition with clean lines.",
+    "Photorealistic, 4k, studio quality.",
+    "The atmosphere feels playful and bright.",
+    "Subtle film grain and natural colors.",
+    "Centered framing, balanced composition.",
+    "Cool ambient light fills the scene.",
+    "The scene is quiet and simple, like a children's animation.",
+)
+KEEP = {"color": 0.85, "shape": 0.8, "motion": 0.85, "background": 0.7, "size": 0.3, "camera": 0.3}
+
+
+def caption(scene: Scene, rng: np.random.Generator, keep: dict[str, float] | None = None) -> str:
+    """A caption stating a random subset of the scene's attributes, in a random style."""
+    keep = {**KEEP, **(keep or {})}
+    said = {k: rng.random() < p for k, p in keep.items()}
+    subjects = [_subject(thing, rng, said) for thing in scene.things]
+    subject = " and ".join(subjects)
+    parts = []
+    if said["background"]:
+        parts.append(str(rng.choice(BACKGROUND_PHRASES[scene.background])).format(c=scene.bg_color))
+    if said["camera"]:
+        parts.append(str(rng.choice(CAMERA_PHRASES[scene.camera])))
+    style = rng.choice(["short", "plain", "long"], p=[0.35, 0.4, 0.25])
+    if style == "short":
+        return ", ".join([subject, *parts])
+    article = "" if subject.lower().startswith(("a ", "an ")) else "a "
+    opener = str(rng.choice(["", "A video of ", "A clip of ", "Animation: ", "We see "]))
+    text = f"{opener}{article if opener else ''}{subject}"
+    text = text[0].upper() + text[1:]
+    sentence = text + (" " + ", ".join(parts) if parts else "") + "."
+    if style == "plain":
+        return sentence
+    fillers = list(rng.choice(FILLER, size=int(rng.integers(2, 5)), replace=False))
+    where = int(rng.integers(0, 2))  # filler before or after the scene, as rewriters write either way
+    return " ".join([*fillers[:where], sentence, *fillers[where:]])
+
+
+def _subject(thing: Thing, rng: np.random.Generator, said: dict[str, bool]) -> str:
+    words = []
+    if said["size"]:
+        words.append(str(rng.choice(SIZE_WORDS[thing.size])))
+    if said["color"]:
+        words.append(thing.color)
+    words.append(str(rng.choice(SHAPE_WORDS[thing.shape])) if said["shape"] else str(rng.choice(["shape", "object"])))
+    noun = " ".join(w for w in words if w)
+    text = ("an " if noun[0] in "aeiou" else "a ") + noun
+    if said["motion"]:
+        text += " " + str(rng.choice(MOTION_PHRASES[thing.motion]))
+    return text
+
+
+_COLOR_RE = re.compile(r"\b(" + "|".join(OBJECT_COLORS) + r")\b")
+_BG_RE = re.compile(r"\b(" + "|".join(BACKGROUND_COLORS) + r")\b")  # background colors are never object colors
+_DIRECTION_PATTERNS = {  # checked in order: "from left to right" must win over a bare "left"
+    "right": (r"left to (the )?right", r"\brightward", r"to the right\b", r"\bright\b"),
+    "left": (r"right to (the )?left", r"\bleftward", r"to the left\b", r"\bleft\b"),
+    "up": (
+        r"bottom to (the )?top",
+        r"\bupward",
+        r"\b(moving|goes|going|floats?|rises|rising|climbs?|climbing) up\b",
+        r"\brises\b|\brising\b",
+    ),
+    "down": (
+        r"top to (the )?bottom",
+        r"\bdownward",
+        r"\b(moving|goes|going|falls?|falling|drops?|sinking|sinks) down\b",
+        r"\bfalls\b|\bfalling\b",
+    ),
+}
+
+
+def stated(prompt: str) -> dict[str, str | None]:
+    """The object color, direction and background color a prompt states (None where it states none or is
+    ambiguous), for single-object prompts: the evaluator's expected attributes."""
+    text = re.sub(r"\bgrey\b", "gray", prompt.lower())
+    text = re.sub(r"\bcamera pans (left|right)\b|\bpan to the (left|right)\b|\bpans? (left|right)\b", "", text)
+    backgrounds = {m.group(1) for m in _BG_RE.finditer(text)}
+    colors = {m.group(1) for m in _COLOR_RE.finditer(text)}
+    direction = None
+    for name, patterns in _DIRECTION_PATTERNS.items():
+        if any(re.search(p, text) for p in patterns[:-1]):
+            direction = name
+            break
+    if direction is None:
+        found = [name for name, patterns in _DIRECTION_PATTERNS.items() if re.search(patterns[-1], text)]
+        direction = found[0] if len(found) == 1 else None
+    return {
+        "color": next(iter(colors)) if len(colors) == 1 else None,
+        "direction": direction,
+        "background": next(iter(backgrounds)) if len(backgrounds) == 1 else None,
+    }
+
+
+__all__ = ["caption", "stated", "SHAPES"]

@@ -1,0 +1,201 @@
+"""The toy world: deterministic renderer and captions, a detector that reads ground truth, the PCA VAE, the
+training script at a few seconds, and the committed weights loaded through the preset loader."""
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.toyworld.captions import caption, stated
+from pipeline.toyworld.detector import detect
+from pipeline.toyworld.world import (
+    BACKGROUND_COLORS,
+    DIRECTIONS,
+    FRAMES,
+    OBJECT_COLORS,
+    SIZE,
+    held_out,
+    render,
+    render_with_mask,
+    sample_scene,
+)
+
+
+def scenes(seed: int, n: int, **fixed):
+    rng = np.random.default_rng(seed)
+    return [sample_scene(rng, **fixed) for _ in range(n)]
+
+
+def test_renderer_is_deterministic_by_seed():
+    first, again, other = scenes(5, 20), scenes(5, 20), scenes(6, 20)
+    assert first == again and first != other
+    for a, b in zip(first, again, strict=False):
+        clip = render(a)
+        assert clip.shape == (FRAMES, SIZE, SIZE, 3) and clip.dtype == np.uint8
+        assert np.array_equal(clip, render(b))
+
+
+def test_captions_are_deterministic_by_seed_and_varied():
+    def captions(seed):
+        rng = np.random.default_rng(seed)
+        return [caption(sample_scene(rng), rng) for _ in range(200)]
+
+    first = captions(3)
+    assert first == captions(3) and first != captions(4)
+    assert len(set(first)) == len(first)
+    lengths = [len(c.split()) for c in first]
+    assert min(lengths) <= 3 and max(lengths) >= 30  # short ones and long ones padded with filler
+
+
+def test_detector_reads_rendered_ground_truth():
+    hits = {"color": 0, "background": 0, "direction": 0}
+    cases = scenes(11, 300, count=1)
+    moving = [s for s in cases if s.things[0].motion in DIRECTIONS]
+    for scene in cases:
+        found = detect(render(scene))
+        hits["color"] += found.color == scene.things[0].color
+        hits["background"] += found.background == scene.bg_color
+        if scene.things[0].motion in DIRECTIONS:
+            hits["direction"] += found.direction == scene.things[0].motion
+    assert hits["color"] / len(cases) >= 0.98
+    assert hits["background"] / len(cases) >= 0.98
+    assert len(moving) > 50 and hits["direction"] / len(moving) >= 0.98
+    for still in scenes(12, 40, count=1, motion="still", camera="static"):
+        assert detect(render(still)).direction is None
+
+
+def test_detector_sees_both_objects_and_takes_floats():
+    for scene in scenes(13, 30, count=2):
+        clip = render(scene)
+        assert {t.color for t in scene.things} <= set(detect(clip).areas)
+        assert detect(clip.astype(np.float32) / 255).color == detect(clip).color
+
+
+def test_stated_reads_full_captions_and_ignores_camera_pans():
+    rng = np.random.default_rng(21)
+    total = right = 0
+    for scene in scenes(21, 200, count=1):
+        if scene.things[0].motion not in DIRECTIONS:
+            continue
+        text = caption(scene, rng, keep={"color": 1, "motion": 1, "background": 1})
+        total += 1
+        right += stated(text) == {
+            "color": scene.things[0].color,
+            "direction": scene.things[0].motion,
+            "background": scene.bg_color,
+        }
+    assert right / total >= 0.98
+    assert stated("a ball moving") == {"color": None, "direction": None, "background": None}
+    assert stated("A red ball rolls left to right, the camera pans left, on a cyan backdrop")["direction"] == "right"
+    assert stated("a green star under a cyan sky")["color"] == "green"
+
+
+def test_held_out_combinations_are_an_eighth_and_never_sampled_for_training():
+    from pipeline.toyworld.train import eval_prompts, make_data
+
+    assert all(held_out(scene) for _, scene in eval_prompts(10))
+    _, masks, texts = make_data(40, seed=0)
+    assert len(texts) == 40 and masks.shape == (40, FRAMES, SIZE, SIZE)
+    combos = {(c, d, b) for c in OBJECT_COLORS for d in DIRECTIONS for b in BACKGROUND_COLORS}
+    assert len(combos) == 160
+
+
+def test_vae_round_trip_and_save_load(tmp_path):
+    from pipeline.toyworld.vae import ToyVideoVAE
+
+    clips = np.stack([render(s) for s in scenes(1, 64)])
+    vae = ToyVideoVAE()
+    vae.fit(clips)
+    x = torch.from_numpy(clips[:4]).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
+    z = vae.encode(x).latent_dist.mode()
+    assert z.shape == (4, 16, (FRAMES - 1) // 2 + 1, SIZE // 4, SIZE // 4)
+    back = vae.decode(z).sample
+    assert back.shape == x.shape and 10 * torch.log10(4 / (back - x).pow(2).mean()) > 24  # PSNR in dB
+    vae.save_pretrained(tmp_path)
+    loaded = ToyVideoVAE.from_pretrained(tmp_path)
+    assert loaded.config.latents_std == vae.config.latents_std
+    assert torch.equal(loaded.decode(z).sample, back)
+
+
+def test_training_smoke_writes_a_loadable_pipeline(tmp_path):
+    from diffusers import WanPipeline
+
+    from pipeline.toyworld.model import ensure_toyworld
+    from pipeline.toyworld.train import train
+
+    torch.set_num_threads(1)
+    out = tmp_path / "weights"
+    result = train(out, minutes=0.02, clips=48, batch=4, save_minutes=100, eval_count=1)
+    assert result["step"] >= 1 and (tmp_path / "weights_training_log.jsonl").exists()
+    pipe = WanPipeline.from_pretrained(ensure_toyworld(tmp_path / "cache", out))
+    pipe.set_progress_bar_config(disable=True)
+    frames = pipe(
+        "a red ball",
+        height=32,
+        width=32,
+        num_frames=9,
+        num_inference_steps=2,
+        max_sequence_length=128,
+        output_type="np",
+    ).frames[0]
+    assert frames.shape == (FRAMES, SIZE, SIZE, 3)
+
+
+@pytest.fixture(scope="module")
+def toy_video():
+    from pipeline.loading import load_video
+    from pipeline.presets import get_video_spec
+
+    torch.set_num_threads(1)
+    return load_video(get_video_spec("toy-world"), "cpu")
+
+
+def test_committed_weights_load_through_the_preset_loader(toy_video):
+    from diffusers import WanTransformer3DModel
+    from transformers import BertModel
+
+    pipe = toy_video.pipe
+    assert type(pipe).__name__ == "WanPipeline" and isinstance(pipe.text_encoder, BertModel)
+    assert type(pipe.vae).__name__ == "ToyVideoVAE" and isinstance(pipe.transformer, WanTransformer3DModel)
+    assert sum(p.numel() for p in pipe.transformer.parameters()) < 5_000_000
+
+
+@pytest.mark.parametrize("color", ["red", "blue"])
+def test_committed_weights_draw_the_prompted_color(toy_video, color):
+    spec = toy_video.spec
+    frames = toy_video.pipe(
+        prompt=f"a {color} ball moving left to right on a gray background",
+        negative_prompt="",
+        height=spec.height,
+        width=spec.width,
+        num_frames=spec.num_frames,
+        num_inference_steps=spec.num_inference_steps,
+        guidance_scale=spec.guidance_scale,
+        max_sequence_length=spec.token_limit,
+        generator=torch.Generator("cpu").manual_seed(0),
+        output_type="np",
+    ).frames[0]
+    found = detect(frames)
+    assert found.color == color and found.background == "gray"
+
+
+def test_render_with_mask_covers_the_objects():
+    scene = scenes(2, 1, count=1, size="large", motion="still")[0]
+    clip, mask = render_with_mask(scene)
+    assert mask.max() == 1.0 and 0.05 < mask.mean() < 0.5
+    inside = clip[mask > 0.99].astype(int)
+    assert np.abs(inside - np.array(OBJECT_COLORS[scene.things[0].color])).max() <= 1
+
+
+def test_compare_pairs_a_vague_prompt_with_its_rewrite(toy_video, tmp_path):
+    import av
+
+    from pipeline.engine import Engine
+
+    engine = Engine(toy_video, None, tmp_path)
+    rewritten = "A blue ball moving left to right on a plain gray background. Soft light, smooth motion."
+    result = engine.compare("a ball moving", rewritten=rewritten, seed=4)
+    assert result.raw.seed == result.rewritten.seed == 4
+    with av.open(str(result.rewritten.video_path)) as container:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    assert frames.shape == (FRAMES, SIZE, SIZE, 3)
+    assert detect(frames).color == "blue"  # the rewrite's color survives H.264 at 32x32
