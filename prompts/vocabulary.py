@@ -84,7 +84,7 @@ class SubsetHead(torch.nn.Module):
     def __init__(self, weight: torch.Tensor, ids: list[int], int8: bool):
         super().__init__()
         self.vocab_size = weight.shape[0]
-        self.register_buffer("ids", torch.tensor(ids, dtype=torch.long), persistent=False)
+        self.register_buffer("ids", torch.tensor(ids, dtype=torch.long, device=weight.device), persistent=False)
         linear = torch.nn.Linear(weight.shape[1], len(ids), bias=False, dtype=weight.dtype, device=weight.device)
         with torch.no_grad():
             linear.weight.copy_(weight[self.ids])
