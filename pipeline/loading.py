@@ -65,7 +65,6 @@ def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rew
     import diffusers
 
     from pipeline.memory_apply import apply_plan, detect_budget, plan_for, quantization_config
-    from pipeline.memory_models import VIDEO_ARCHITECTURES
 
     # 1. Weights on disk
     folder = weights_folder(spec)
@@ -74,7 +73,7 @@ def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rew
 
     # 2. The memory plan (CUDA): the fastest placement that fits; on ZeroGPU everything resident, since each
     #    call gets a large GPU slice and moving weights back and forth only spends the visitor's GPU quota
-    if device == "cuda" and plan is None and spec.name in VIDEO_ARCHITECTURES:  # toy-world: tiny, resident
+    if device == "cuda" and plan is None and spec.offload:  # toy-world declares no offload: tiny, resident
         plan = plan_for(spec, rewriter, detect_budget(device))
         log.info("%s", plan.describe())
     if plan is not None and not plan.fits:
