@@ -123,7 +123,10 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         except (ValueError, ModelUnavailableError) as err:
             raise gr.Error(str(err)) from None
         except Cancelled:
-            raise gr.Error("Generation stopped.") from None
+            # Stop already cancelled this event in the browser; an error here could race that and
+            # leave the video area showing "Error" for a run the user ended on purpose.
+            gr.Info("Generation stopped.")
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         memory_notices(result.sidecar_path)
         return result.video_path, result.prompt_used, result.seed, result.sidecar_path
 
