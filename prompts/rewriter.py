@@ -335,7 +335,8 @@ class Rewriter:
             do_sample=False,  # TopKSampler samples; greedy selection then takes its one finite logit
             logits_processor=[
                 HoldStops(stops, prompt_length, spec.min_new_tokens),
-                TopKSampler(spec.top_k, spec.temperature),
+                # with an English output layer, the top-k search covers only the tokens it can score
+                TopKSampler(spec.top_k, spec.temperature, getattr(self.model.get_output_embeddings(), "ids", None)),
             ],
         )
 

@@ -209,3 +209,17 @@ def test_prefix_cache_persists_across_runs_and_survives_a_damaged_file(completio
         assert saved.stat().st_size > 1000  # rewritten
     finally:
         completion_rewriter.prefix_store = None
+
+
+def test_rewriter_searches_only_the_english_subset_when_its_output_layer_has_one(completion_rewriter):
+    from prompts.vocabulary import restrict_output
+
+    assert completion_rewriter._sampling([0], 10)["logits_processor"][1].candidates is None
+    model = completion_rewriter.model
+    full_head = model.get_output_embeddings()
+    try:
+        restrict_output(model, list(range(0, model.config.vocab_size, 2)), int8=False)
+        sampler = completion_rewriter._sampling([0], 10)["logits_processor"][1]
+        assert torch.equal(sampler.candidates, model.get_output_embeddings().ids)
+    finally:
+        model.set_output_embeddings(full_head)
