@@ -58,9 +58,9 @@ def load_gemma_270m(
             ids = cached_english_ids(file) or english_token_ids(pending.result(), file)
             restrict_output(model, ids, int8=quantize != "none")
         elif quantize != "none":
-            _quantize_int8_dynamic(model, {"lm_head"})
+            quantize_int8_dynamic(model, {"lm_head"})
         if quantize == "int8-dynamic":
-            _quantize_int8_dynamic(model.model, {torch.nn.Linear})
+            quantize_int8_dynamic(model.model, {torch.nn.Linear})
         tokenizer = pending.result()
     logger.info(
         "Loaded Gemma 3 270M from %s in %.1f s (%s, %s, %s vocabulary)",
@@ -119,7 +119,7 @@ def _convert_gguf(folder: pathlib.Path) -> None:
     logger.info("Converted Gemma 3 270M in %.1f s", time.perf_counter() - start)
 
 
-def _quantize_int8_dynamic(module: torch.nn.Module, targets: set) -> None:
+def quantize_int8_dynamic(module: torch.nn.Module, targets: set) -> None:
     """Swap `targets` (names or Linear) for int8 per-channel dynamic Linears, in place.
 
     Measured on the 2-core dev machine (README): int8 everywhere with the English output layer

@@ -13,7 +13,6 @@ import json
 import logging
 import pathlib
 import re
-import warnings
 
 import torch
 
@@ -89,12 +88,11 @@ class SubsetHead(torch.nn.Module):
         with torch.no_grad():
             linear.weight.copy_(weight[self.ids])
         if int8:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
-                warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
-                linear = torch.ao.quantization.quantize_dynamic(
-                    torch.nn.Sequential(linear), {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
-                )[0]
+            from prompts.embedded import quantize_int8_dynamic
+
+            linear = torch.nn.Sequential(linear)
+            quantize_int8_dynamic(linear, {torch.nn.Linear})
+            linear = linear[0]
         self.linear = linear
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
