@@ -84,9 +84,11 @@ class SubsetHead(torch.nn.Module):
         super().__init__()
         self.vocab_size = weight.shape[0]
         self.register_buffer("ids", torch.tensor(ids, dtype=torch.long, device=weight.device), persistent=False)
-        linear = torch.nn.Linear(weight.shape[1], len(ids), bias=False, dtype=weight.dtype, device=weight.device)
+        linear = torch.nn.utils.skip_init(  # no random init: the rows are copied in next
+            torch.nn.Linear, weight.shape[1], len(ids), bias=False, dtype=weight.dtype, device=weight.device
+        )
         with torch.no_grad():
-            linear.weight.copy_(weight[self.ids])
+            torch.index_select(weight, 0, self.ids, out=linear.weight)
         if int8:
             from prompts.embedded import quantize_int8_dynamic
 

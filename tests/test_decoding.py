@@ -223,3 +223,46 @@ def test_rewriter_searches_only_the_english_subset_when_its_output_layer_has_one
         assert torch.equal(sampler.candidates, model.get_output_embeddings().ids)
     finally:
         model.set_output_embeddings(full_head)
+
+
+def _two_layers(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8, bias=False))
+
+
+def test_int8_cache_gives_the_quantized_model_and_is_rebuilt_when_stale_or_damaged(tmp_path, caplog, monkeypatch):
+    from prompts.embedded import quantize_int8_dynamic
+
+    x = torch.randn(3, 16)
+    cache = tmp_path / "int8.safetensors"
+    fresh = _two_layers(0)
+    quantize_int8_dynamic(fresh, {torch.nn.Linear}, cache=cache, tag="a")
+    assert cache.is_file()
+
+    # Read back into a float model with the same weights: identical outputs, no re-quantization
+    cached = _two_layers(0)
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.ao.quantization, "quantize_dynamic", lambda *a, **k: pytest.fail("quantized again"))
+        quantize_int8_dynamic(cached, {torch.nn.Linear}, cache=cache, tag="a")
+    assert isinstance(cached[2], torch.ao.nn.quantized.dynamic.Linear)
+    assert torch.equal(cached(x), fresh(x))
+    written = cache.stat().st_mtime_ns
+
+    # Another tag (new weights or vocabulary) quantizes the model anew and rewrites the file
+    other = _two_layers(1)
+    quantize_int8_dynamic(other, {torch.nn.Linear}, cache=cache, tag="b")
+    reference = _two_layers(1)
+    quantize_int8_dynamic(reference, {torch.nn.Linear})
+    assert torch.equal(other(x), reference(x)) and cache.stat().st_mtime_ns != written
+
+    # Other targets (only the last layer) do not take the file either
+    last_only = _two_layers(1)
+    quantize_int8_dynamic(last_only, {"2"}, cache=cache, tag="b")
+    assert type(last_only[0]) is torch.nn.Linear and isinstance(last_only[2], torch.ao.nn.quantized.dynamic.Linear)
+
+    # A damaged file is ignored with a warning and replaced
+    cache.write_bytes(b"not a safetensors file")
+    damaged = _two_layers(1)
+    quantize_int8_dynamic(damaged, {torch.nn.Linear}, cache=cache, tag="b")
+    assert torch.equal(damaged(x), reference(x)) and "unreadable int8 cache" in caplog.text
+    assert cache.stat().st_size > 100
