@@ -1,5 +1,6 @@
 """Embedded Gemma 3 270M: GGUF from a pip package, converted once to cached safetensors, int8 on CPU."""
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -142,9 +143,7 @@ def quantize_int8_dynamic(
     key = json.dumps({"torch": torch.__version__, "tag": tag, "names": sorted(names)})
     if cache is not None and _load_int8(module, names, cache, key):
         return
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
-        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
+    with _quiet_deprecation():
         qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
         torch.ao.quantization.quantize_dynamic(module, {t: qconfig for t in targets}, inplace=True)
     if cache is not None:
@@ -191,9 +190,10 @@ def _load_int8(module: torch.nn.Module, names: set[str], cache: pathlib.Path, ke
         logger.warning("ignoring int8 cache %s: its shapes do not match the model", cache)
         return False
     for name, linear in linears.items():
-        weight = torch._make_per_channel_quantized_tensor(
-            tensors[f"{name}.int8"], tensors[f"{name}.scales"], tensors[f"{name}.zero_points"], 0
-        )
+        with _quiet_deprecation():
+            weight = torch._make_per_channel_quantized_tensor(
+                tensors[f"{name}.int8"], tensors[f"{name}.scales"], tensors[f"{name}.zero_points"], 0
+            )
         # Built at 1x1 and then given its weight: a full-size constructor would first pack a zero matrix.
         quantized = torch.ao.nn.quantized.dynamic.Linear(1, 1, dtype=torch.qint8)
         quantized.set_weight_bias(weight, None if linear.bias is None else linear.bias.detach())
@@ -201,3 +201,12 @@ def _load_int8(module: torch.nn.Module, names: set[str], cache: pathlib.Path, ke
         parent, _, child = name.rpartition(".")
         setattr(module.get_submodule(parent), child, quantized)
     return True
+
+
+@contextlib.contextmanager
+def _quiet_deprecation():
+    """torch.ao's int8 kernels warn that they are deprecated; README says why they are still the choice."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
+        yield
