@@ -62,6 +62,8 @@ def load_gemma_270m(
             ids = cached_english_ids(file) or english_token_ids(pending.result(), file)
             restrict_output(model, ids, int8=False)
             head, tag = "lm_head.linear", hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]
+        if device == "cpu":
+            fuse_rms_norms(model)
         if quantize != "none":
             targets = {head}
             if quantize == "int8-dynamic":
@@ -122,6 +124,32 @@ def _convert_gguf(folder: pathlib.Path) -> None:
             if not folder.is_dir():  # a concurrent conversion winning the race is fine; anything else is not
                 raise
     logger.info("Converted Gemma 3 270M in %.1f s", time.perf_counter() - start)
+
+
+class FusedRMSNorm(torch.nn.Module):
+    """Gemma's RMSNorm, x / rms(x) * (1 + weight) in float32, as one torch.nn.functional.rms_norm call.
+
+    A decoded token passes 109 of these norms; transformers' version takes five tensor ops each, which
+    cost ~3 ms of the ~50 ms per token on the 2-core dev machine (README, Measured).
+    """
+
+    def __init__(self, norm: torch.nn.Module):
+        super().__init__()
+        self.eps = norm.eps
+        self.register_buffer("scale", 1.0 + norm.weight.detach().float(), persistent=False)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.rms_norm(hidden.float(), self.scale.shape, self.scale, self.eps).type_as(hidden)
+
+
+def fuse_rms_norms(model: torch.nn.Module) -> None:
+    """Swap every Gemma 3 RMSNorm in `model` for a FusedRMSNorm with the same weights, in place."""
+    from transformers.models.gemma3.modeling_gemma3 import Gemma3RMSNorm
+
+    for name, module in list(model.named_modules()):
+        if isinstance(module, Gemma3RMSNorm):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, FusedRMSNorm(module))
 
 
 def quantize_int8_dynamic(

@@ -17,7 +17,7 @@ from pipeline.hub import cache_root, ensure_downloaded
 from pipeline.presets import VideoSpec
 from pipeline.request import check_prompt
 from prompts.cleaning import clean, has_loop, trim_to_sentence, word_count
-from prompts.decoding import HoldStops, TopKSampler
+from prompts.decoding import HoldStops, TopicBoost, TopKSampler
 from prompts.language import looks_english
 from prompts.presets import RewriterSpec
 from prompts.templates import Template, load_template, opening_from_idea
@@ -287,8 +287,25 @@ class Rewriter:
         string-matching table over the whole (262k for Gemma) vocabulary on every call.
         """
         if self._stop_ids is None:
-            vocab = self.tokenizer.get_vocab()
-            self._stop_ids = sorted(i for t, i in vocab.items() if "\n" in t or "Ċ" in t or t == "<0x0A>")
+            # Listing a 262k vocabulary takes ~0.4 s of the first rewrite: kept beside the prefix caches.
+            file = self.prefix_store / "paragraph-ends.json" if self.prefix_store else None
+            size = len(self.tokenizer)
+            try:
+                saved = json.loads(file.read_text(encoding="utf-8")) if file and file.is_file() else {}
+            except (OSError, ValueError):
+                saved = {}
+            if saved.get("vocabulary_size") == size and isinstance(saved.get("ids"), list):
+                self._stop_ids = saved["ids"]
+            else:
+                vocab = self.tokenizer.get_vocab()
+                self._stop_ids = sorted(i for t, i in vocab.items() if "\n" in t or "Ċ" in t or t == "<0x0A>")
+                if file is not None:
+                    staged = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+                    try:
+                        staged.write_text(json.dumps({"vocabulary_size": size, "ids": self._stop_ids}), "utf-8")
+                        os.replace(staged, file)
+                    except OSError as err:  # a read-only cache costs the next start 0.4 s, nothing else
+                        log.warning("could not save %s: %s", file, err)
         return self._stop_ids
 
     def _prefix_cache(self, template: Template, ids: list[int]):
@@ -297,8 +314,6 @@ class Rewriter:
         The prefix (instructions and examples, ~650 tokens for Gemma) is the same for every idea:
         prefilling it once per template saves a few seconds of CPU per rewrite.
         """
-        import copy
-
         if not self.spec.prefix_cache:
             return None
         prefix = template.completion_prefix()
@@ -318,9 +333,17 @@ class Rewriter:
         entry = self._prefixes[prefix]
         if entry is None or ids[: len(entry[0])] != entry[0] or len(ids) <= len(entry[0]):
             return None
-        return copy.deepcopy(entry[1])
+        return self._as_model_cache(entry[1])  # a new cache each time: DynamicCache copies what it is given
 
-    def _sampling(self, stops: list[int], prompt_length: int) -> dict:
+    def _topic_ids(self, prompt: str) -> list[int]:
+        """First token of each content word of `prompt`, as it starts a word mid-sentence and capitalized."""
+        from prompts.preservation import content_words
+
+        words = dict.fromkeys(content_words(prompt))
+        forms = [f" {w}" for w in words] + [f" {w.capitalize()}" for w in words]
+        return [row[0] for row in self.tokenizer(forms, add_special_tokens=False)["input_ids"] if row] if forms else []
+
+    def _sampling(self, stops: list[int], prompt_length: int, prompt: str = "") -> dict:
         """generate() arguments for seeded top-k sampling that holds the stop tokens for min_new_tokens."""
         spec = self.spec
         if not spec.fast_sampling:
@@ -335,13 +358,14 @@ class Rewriter:
             do_sample=False,  # TopKSampler samples; greedy selection then takes its one finite logit
             logits_processor=[
                 HoldStops(stops, prompt_length, spec.min_new_tokens),
+                *([TopicBoost(self._topic_ids(prompt), spec.topic_boost)] if spec.topic_boost and prompt else []),
                 # with an English output layer, the top-k search covers only the tokens it can score
                 TopKSampler(spec.top_k, spec.temperature, getattr(self.model.get_output_embeddings(), "ids", None)),
             ],
         )
 
-    def _prefill(self, prefix_ids: list[int]):
-        """The KV cache of `prefix_ids`: read from `prefix_store` when an earlier run saved it, else computed.
+    def _prefill(self, prefix_ids: list[int]) -> list[tuple]:
+        """The keys and values of `prefix_ids`, per layer: read from `prefix_store` when an earlier run saved it, else computed.
 
         Every layer keeps the whole prefix (no sliding-window trimming; the attention masks still
         apply the window), so the cache can be saved and rebuilt through DynamicCache's public API.
@@ -359,7 +383,7 @@ class Rewriter:
         if file is not None and file.is_file():
             try:
                 saved = load_file(file, device=str(self.model.device))
-                return self._as_model_cache([(saved[f"k{i}"], saved[f"v{i}"]) for i in range(len(saved) // 2)])
+                return [(saved[f"k{i}"], saved[f"v{i}"]) for i in range(len(saved) // 2)]
             except Exception as err:  # a damaged file is recomputed and rewritten
                 log.warning("ignoring unreadable prefix cache %s (%s)", file, err)
         cache = DynamicCache()
@@ -377,10 +401,10 @@ class Rewriter:
             staged = file.with_name(f".{file.name}.{os.getpid()}.tmp")
             save_file(tensors, staged)
             os.replace(staged, file)  # atomic: a concurrent reader never sees half a file
-        return self._as_model_cache([(layer.keys, layer.values) for layer in cache.layers])
+        return [(layer.keys, layer.values) for layer in cache.layers]
 
     def _as_model_cache(self, layers: list[tuple]):
-        """A DynamicCache holding `layers` (whole-prefix keys and values) the way the model's config lays out
+        """A new DynamicCache holding a copy of `layers` (whole-prefix keys and values) the way the model's config lays out
         its cache: sliding-window layers keep only their window, so decoding attends over fewer tokens."""
         import torch
         from transformers import DynamicCache
@@ -438,7 +462,7 @@ class Rewriter:
                         stops = [*self._eos_ids(), *stop_ids]
                         self.model.generate(
                             **inputs,
-                            **self._sampling(stops, inputs["input_ids"].shape[-1]),
+                            **self._sampling(stops, inputs["input_ids"].shape[-1], prompt),
                             repetition_penalty=self.spec.repetition_penalty,
                             max_new_tokens=self.spec.max_new_tokens,
                             stopping_criteria=[watch],

@@ -161,6 +161,23 @@ def test_prefix_cache_copies_are_independent(completion_rewriter):
     first = completion_rewriter._prefix_cache(template, ids)
     second = completion_rewriter._prefix_cache(template, ids)
     assert first is not second and first.get_seq_length() == second.get_seq_length() < len(ids)
+    kept = second.layers[0].keys.clone()
+    first.layers[0].keys.add_(1.0)  # a generation writing into its copy leaves every other copy alone
+    third = completion_rewriter._prefix_cache(template, ids)
+    assert torch.equal(second.layers[0].keys, kept) and torch.equal(third.layers[0].keys, kept)
+
+
+def test_paragraph_end_ids_are_saved_beside_the_prefix_caches(completion_rewriter, tmp_path, monkeypatch):
+    completion_rewriter.prefix_store, completion_rewriter._stop_ids = tmp_path, None
+    try:
+        ids = completion_rewriter._paragraph_end_ids()
+        assert ids and all("\n" in completion_rewriter.tokenizer.decode([i]) for i in ids)
+        assert json.loads((tmp_path / "paragraph-ends.json").read_text())["ids"] == ids
+        completion_rewriter._stop_ids = None
+        monkeypatch.setattr(completion_rewriter.tokenizer, "get_vocab", lambda: pytest.fail("listed again"))
+        assert completion_rewriter._paragraph_end_ids() == ids
+    finally:
+        completion_rewriter.prefix_store, completion_rewriter._stop_ids = None, None
 
 
 def test_top_k_sampler_over_candidates_matches_the_full_search():
@@ -266,3 +283,36 @@ def test_int8_cache_gives_the_quantized_model_and_is_rebuilt_when_stale_or_damag
     quantize_int8_dynamic(damaged, {torch.nn.Linear}, cache=cache, tag="b")
     assert torch.equal(damaged(x), reference(x)) and "unreadable int8 cache" in caplog.text
     assert cache.stat().st_size > 100
+
+
+def test_topic_boost_raises_only_the_given_ids():
+    from prompts.decoding import TopicBoost
+
+    scores = torch.zeros(1, 10)
+    out = TopicBoost([3, 7, 3], 2.0)(None, scores.clone())
+    assert out[0, 3] == 2.0 and out[0, 7] == 2.0 and out[0].sum() == 4.0
+    assert torch.equal(TopicBoost([], 2.0)(None, scores.clone()), scores)
+
+
+def test_topic_ids_are_the_first_tokens_of_the_ideas_content_words(completion_rewriter):
+    tok = completion_rewriter.tokenizer
+    ids = completion_rewriter._topic_ids("a red fox in the snow")
+    expected = {tok(f" {w}", add_special_tokens=False)["input_ids"][0] for w in ("red", "fox", "snow")}
+    assert expected <= set(ids)
+    assert completion_rewriter._topic_ids("the of a") == []
+
+
+def test_fused_rms_norm_matches_gemmas_norm():
+    from transformers.models.gemma3.modeling_gemma3 import Gemma3RMSNorm
+
+    from prompts.embedded import FusedRMSNorm, fuse_rms_norms
+
+    torch.manual_seed(0)
+    for shape in ((1, 1, 64), (1, 4, 5, 32)):
+        norm = Gemma3RMSNorm(shape[-1], eps=1e-6)
+        torch.nn.init.normal_(norm.weight)
+        x = torch.randn(*shape) * 3
+        assert torch.allclose(FusedRMSNorm(norm)(x), norm(x), atol=1e-5, rtol=1e-5)
+    model = torch.nn.Sequential(Gemma3RMSNorm(8), torch.nn.Sequential(Gemma3RMSNorm(8)))
+    fuse_rms_norms(model)
+    assert isinstance(model[0], FusedRMSNorm) and isinstance(model[1][0], FusedRMSNorm)
