@@ -29,14 +29,14 @@ class PositionalPatchEmbed(nn.Module):
         self.position = nn.Parameter(torch.randn(1, conv.out_channels, *grid) * 0.5)
         # Pooled prompts are nearly parallel ("drifting left" vs "drifting right": cosine above 0.99), so they are
         # standardized with statistics of the training captions (set once by `fit_text_scale`), frozen.
-        self.text_mean = nn.Parameter(torch.zeros(text_dim), requires_grad=False)
-        self.text_std = nn.Parameter(torch.ones(text_dim), requires_grad=False)
-        self.text_in = nn.Linear(text_dim, rank)
+        self.text_mean = nn.Parameter(torch.zeros(2 * text_dim), requires_grad=False)
+        self.text_std = nn.Parameter(torch.ones(2 * text_dim), requires_grad=False)
+        self.text_in = nn.Linear(2 * text_dim, rank)
         self.text_position = nn.Parameter(torch.randn(1, rank, *grid) * 0.5)
         self.text_out = nn.Linear(rank, conv.out_channels)
 
     def forward(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """`text`: (batch, text_dim) pooled prompt states."""
+        """`text`: (batch, 2 * text_dim) pooled prompt states (`pooled_prompt`)."""
         y = self.conv(x)
         position, text_position = self.position, self.text_position
         if tuple(position.shape[2:]) != tuple(y.shape[2:]):
@@ -61,9 +61,15 @@ class _PatchEmbedWithText(nn.Module):
 
 
 def pooled_prompt(encoder_hidden_states: torch.Tensor) -> torch.Tensor:
-    """Mean of the real token states; the pipeline zero-pads prompts to max_sequence_length."""
+    """(batch, 2 * text_dim): the mean of the real token states, and their mean weighted by position from -1 (first
+    token) to 1 (last), which tells "left to right" from "right to left" where a plain mean of the same words cannot.
+    The pipeline zero-pads prompts to max_sequence_length; padding is not a real token."""
     real = (encoder_hidden_states.abs().sum(-1, keepdim=True) > 0).to(encoder_hidden_states.dtype)
-    return (encoder_hidden_states * real).sum(1) / real.sum(1).clamp(min=1)
+    count = real.sum(1).clamp(min=1)
+    index = torch.cumsum(real, 1) - 1  # 0 .. count - 1 over the real tokens
+    order = (2 * index / (count[:, None] - 1).clamp(min=1) - 1) * real
+    states = encoder_hidden_states * real
+    return torch.cat([states.sum(1) / count, (states * order).sum(1) / count], dim=-1)
 
 
 class ToyWorldTransformer(WanTransformer3DModel):
@@ -117,7 +123,7 @@ class ToyWorldTransformer(WanTransformer3DModel):
     @torch.no_grad()
     def fit_text_scale(self, prompt_states: list[torch.Tensor]) -> None:
         """Set the pooled-prompt standardization from (tokens, text_dim) states of the training captions."""
-        pooled = torch.stack([s.float().mean(0) for s in prompt_states])
+        pooled = torch.cat([pooled_prompt(s.float()[None]) for s in prompt_states])
         self.patch_embedding.text_mean.copy_(pooled.mean(0))
         self.patch_embedding.text_std.copy_(pooled.std(0).clamp(min=1e-4))
 
