@@ -1,7 +1,7 @@
 """Train the toy-world model on this CPU: render clips, fit the VAE, encode captions once, then flow matching.
 
-`python -m pipeline.toyworld train --minutes 50` reproduces the committed weights from the seed (the time budget,
-not a step count, ends the run, so a slower machine trains fewer steps). The EMA weights are saved every few
+`python -m pipeline.toyworld train --minutes 55 --threads 1` reproduces the committed weights from the seed (the
+time budget, not a step count, ends the run, so a slower machine trains fewer steps). The EMA weights are saved every few
 minutes, with a direction/color/background check on held-out prompts logged to training_log.json beside them."""
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def evaluate(transformer, vae, tokenizer, encoder, prompts, steps: int = 16, gui
 
 def train(
     out: Path = WEIGHTS,
-    minutes: float = 50,
+    minutes: float = 55,
     clips: int = 4000,
     seed: int = 0,
     batch: int = 16,
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--out", type=Path, default=WEIGHTS, help="pipeline folder to write (default: the committed one)"
     )
-    parser.add_argument("--minutes", type=float, default=50, help="wall-clock budget, data and checkpoints included")
+    parser.add_argument("--minutes", type=float, default=55, help="wall-clock budget, data and checkpoints included")
     parser.add_argument("--clips", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=16)
