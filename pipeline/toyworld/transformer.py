@@ -20,7 +20,7 @@ class PositionalPatchEmbed(nn.Module):
 
     The second table is a low-rank bilinear map from the pooled prompt to every (frame, row, column): "left to
     right" then means "object here early, there late" in one product, which cross-attention alone did not find
-    (a trained model's loss was the same with the direction flipped in its prompts, while a flipped color cost)."""
+    (a trained model's loss was the same with the direction flipped in its prompts; a flipped color raised it)."""
 
     def __init__(self, conv: nn.Conv3d, grid: tuple[int, int, int], text_dim: int, rank: int):
         super().__init__()
