@@ -140,6 +140,18 @@ def test_training_smoke_writes_a_loadable_pipeline(tmp_path):
     assert frames.shape == (FRAMES, SIZE, SIZE, 3)
 
 
+def test_pooled_prompt_ignores_padding_and_reads_word_order():
+    from pipeline.toyworld.transformer import pooled_prompt
+
+    left, to, right = torch.randn(3, 384, generator=torch.Generator().manual_seed(0))
+    forward = torch.stack([left, to, right])  # "left to right"
+    backward = torch.stack([right, to, left])  # "right to left": the same words
+    padded = torch.cat([forward, torch.zeros(5, 384)])  # the pipeline zero-pads to max_sequence_length
+    a, b = pooled_prompt(torch.stack([forward, backward]))
+    assert torch.allclose(a[:384], b[:384], atol=1e-6) and not torch.allclose(a[384:], b[384:], atol=1e-3)
+    assert torch.allclose(pooled_prompt(padded[None])[0], a, atol=1e-6)  # sums in another order round differently
+
+
 @pytest.fixture(scope="module")
 def toy_video():
     from pipeline.loading import load_video

@@ -31,6 +31,7 @@ TRANSFORMER = dict(
     qk_norm="rms_norm_across_heads",
     rope_max_seq_len=32,
     position_grid=(5, 4, 4),  # post-patch (latent frames, rows, columns) of a 9-frame 32x32 clip
+    text_position_rank=32,  # prompt-dependent position table: enough for 9 motions x a few paths
 )
 
 
