@@ -48,20 +48,3 @@ class HoldStops:
         if input_ids.shape[-1] < self.until and len(self.stop_ids):
             scores[:, self.stop_ids.to(scores.device)] = float("-inf")
         return scores
-
-
-class TopicBoost:
-    """Add `bias` to the logits of `ids` (the first tokens of the idea's content words) at every step.
-
-    A small model's description drifts away from its subject sentence by sentence; raising the
-    subject's own words keeps each sentence about it. The repetition penalty runs before this.
-    """
-
-    def __init__(self, ids: list[int], bias: float):
-        self.ids = torch.tensor(sorted(set(ids)), dtype=torch.long)
-        self.bias = bias
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if len(self.ids) and self.bias:
-            scores[:, self.ids.to(scores.device)] += self.bias
-        return scores

@@ -24,7 +24,6 @@ class RewriterSpec:
     output_vocabulary: str = "full"  # "english": score only English tokens (embedded model; prompts.vocabulary)
     prefix_cache: bool = True  # completion style: compute the few-shot prefix's KV cache once, reuse it
     fast_sampling: bool = True  # prompts.decoding; False: transformers' own sampling (the benchmark's baseline)
-    topic_boost: float = 0.0  # completion style: logit bonus for the idea's own content words (prompts.decoding)
     vision: bool = False  # a vision-language model: it sees the reference image (prompts.vision)
 
 

@@ -17,7 +17,7 @@ from pipeline.hub import cache_root, ensure_downloaded
 from pipeline.presets import VideoSpec
 from pipeline.request import check_prompt
 from prompts.cleaning import clean, has_loop, trim_to_sentence, word_count
-from prompts.decoding import HoldStops, TopicBoost, TopKSampler
+from prompts.decoding import HoldStops, TopKSampler
 from prompts.language import looks_english
 from prompts.presets import RewriterSpec
 from prompts.templates import Template, load_template, opening_from_idea
@@ -335,15 +335,7 @@ class Rewriter:
             return None
         return self._as_model_cache(entry[1])  # a new cache each time: DynamicCache copies what it is given
 
-    def _topic_ids(self, prompt: str) -> list[int]:
-        """First token of each content word of `prompt`, as it starts a word mid-sentence and capitalized."""
-        from prompts.preservation import content_words
-
-        words = dict.fromkeys(content_words(prompt))
-        forms = [f" {w}" for w in words] + [f" {w.capitalize()}" for w in words]
-        return [row[0] for row in self.tokenizer(forms, add_special_tokens=False)["input_ids"] if row] if forms else []
-
-    def _sampling(self, stops: list[int], prompt_length: int, prompt: str = "") -> dict:
+    def _sampling(self, stops: list[int], prompt_length: int) -> dict:
         """generate() arguments for seeded top-k sampling that holds the stop tokens for min_new_tokens."""
         spec = self.spec
         if not spec.fast_sampling:
@@ -358,7 +350,6 @@ class Rewriter:
             do_sample=False,  # TopKSampler samples; greedy selection then takes its one finite logit
             logits_processor=[
                 HoldStops(stops, prompt_length, spec.min_new_tokens),
-                *([TopicBoost(self._topic_ids(prompt), spec.topic_boost)] if spec.topic_boost and prompt else []),
                 # with an English output layer, the top-k search covers only the tokens it can score
                 TopKSampler(spec.top_k, spec.temperature, getattr(self.model.get_output_embeddings(), "ids", None)),
             ],
@@ -462,7 +453,7 @@ class Rewriter:
                         stops = [*self._eos_ids(), *stop_ids]
                         self.model.generate(
                             **inputs,
-                            **self._sampling(stops, inputs["input_ids"].shape[-1], prompt),
+                            **self._sampling(stops, inputs["input_ids"].shape[-1]),
                             repetition_penalty=self.spec.repetition_penalty,
                             max_new_tokens=self.spec.max_new_tokens,
                             stopping_criteria=[watch],

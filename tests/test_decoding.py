@@ -285,23 +285,6 @@ def test_int8_cache_gives_the_quantized_model_and_is_rebuilt_when_stale_or_damag
     assert cache.stat().st_size > 100
 
 
-def test_topic_boost_raises_only_the_given_ids():
-    from prompts.decoding import TopicBoost
-
-    scores = torch.zeros(1, 10)
-    out = TopicBoost([3, 7, 3], 2.0)(None, scores.clone())
-    assert out[0, 3] == 2.0 and out[0, 7] == 2.0 and out[0].sum() == 4.0
-    assert torch.equal(TopicBoost([], 2.0)(None, scores.clone()), scores)
-
-
-def test_topic_ids_are_the_first_tokens_of_the_ideas_content_words(completion_rewriter):
-    tok = completion_rewriter.tokenizer
-    ids = completion_rewriter._topic_ids("a red fox in the snow")
-    expected = {tok(f" {w}", add_special_tokens=False)["input_ids"][0] for w in ("red", "fox", "snow")}
-    assert expected <= set(ids)
-    assert completion_rewriter._topic_ids("the of a") == []
-
-
 def test_fused_rms_norm_matches_gemmas_norm():
     from transformers.models.gemma3.modeling_gemma3 import Gemma3RMSNorm
 
