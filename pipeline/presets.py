@@ -42,6 +42,9 @@ class VideoSpec:
     pipeline_config: dict = field(default_factory=dict)  # pipeline config set at load (e.g. expand_timesteps)
     call_kwargs: dict = field(default_factory=dict)  # extra pipeline call arguments (e.g. LTX's decode_timestep)
     tiny_kind: str = "wan"  # hub_id None: which pipeline.tiny builder makes the weights
+    # "module:function" taking a rewrite and returning (repaired text, note or None): rules of what this
+    # model can draw that a rewrite must keep (e.g. the toy world's objects follow one path)
+    rewrite_repair: str | None = None
 
     @property
     def takes_image(self) -> bool:
@@ -221,6 +224,7 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
             tokenizer_id=None,  # its own local tokenizer (MiniLM's) is exact
             token_limit=128,  # pipeline.toyworld.model.TOKEN_LIMIT: the length it was trained with
             template_family="toyworld",  # rewrites pick the world's own colors, motions and backgrounds
+            rewrite_repair="pipeline.toyworld.captions:one_motion",
             word_target=(30, 60),
             word_range=(15, 90),
             size_multiple=8,  # 4x VAE cells times the 2x2 patch

@@ -262,6 +262,12 @@ class Rewriter:
         if has_loop(text):
             return text, "the rewriter repeated itself", notes
         text = trim_to_sentence(text, max_words=high)
+        if target.rewrite_repair:
+            import importlib
+
+            module, _, name = target.rewrite_repair.partition(":")
+            text, note = getattr(importlib.import_module(module), name)(text)
+            notes += [note] if note else []
         if not text:
             return text, "the rewriter returned nothing usable", notes
         if counter.count(text).over:

@@ -124,3 +124,22 @@ def test_completion_rewriter_keeps_non_english_prompts(tiny_engine, monkeypatch)
     result, calls, _ = run(tiny_engine, monkeypatch, [GOOD], prompt="un gato comiendo espaguetis en la cocina")
     assert calls == [] and result.rewritten == "un gato comiendo espaguetis en la cocina"
     assert "not in English" in result.fallback
+
+
+def test_toy_world_rewrite_keeps_one_motion(tiny_engine, monkeypatch):
+    from pipeline.presets import get_video_spec
+
+    two_paths = (
+        "A ball moving: a red ball rolls from left to right across a plain gray background, keeping "
+        "an even pace. Then the ball falls from the top to the bottom of the frame. Soft light, a calm "
+        "mood and a static camera frame the simple scene while the ball keeps its round shape."
+    )
+    gen, _ = fake_generate([two_paths])
+    monkeypatch.setattr(tiny_engine.rewriter, "_generate", gen)
+    *_, result = tiny_engine.rewriter.stream("a ball moving", get_video_spec("toy-world"))
+    assert result.fallback is None
+    assert "left to right" in result.rewritten and "top to the bottom" not in result.rewritten
+    assert any("another motion" in note for note in result.notes)
+    # Another target has no such rule: the text stays whole
+    *_, wan = tiny_engine.rewriter.stream("a ball moving", get_video_spec("tiny-random"))
+    assert "top to the bottom" in wan.rewritten or wan.fallback is not None

@@ -211,3 +211,16 @@ def test_compare_pairs_a_vague_prompt_with_its_rewrite(toy_video, tmp_path):
         frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
     assert frames.shape == (FRAMES, SIZE, SIZE, 3)
     assert detect(frames).color == "blue"  # the rewrite's color survives H.264 at 32x32
+
+
+def test_one_motion_keeps_the_first_stated_direction_only():
+    from pipeline.toyworld.captions import one_motion
+
+    text = "A blue box slides from right to left. It glows softly. Then it rises upward. The camera pans right."
+    kept, note = one_motion(text)
+    assert kept == "A blue box slides from right to left. It glows softly. The camera pans right."
+    assert "left" in note
+    assert one_motion("A red ball rolls from left to right. It keeps going to the right.") == (
+        "A red ball rolls from left to right. It keeps going to the right.",
+        None,
+    )

@@ -152,4 +152,21 @@ def stated(prompt: str) -> dict[str, str | None]:
     }
 
 
-__all__ = ["caption", "stated", "SHAPES"]
+def one_motion(text: str) -> tuple[str, str | None]:
+    """`text` without the sentences that state another direction than the first one stated, and a note
+    when any were dropped. The world's objects follow one path: a rewrite naming two ("from left to
+    right ... then falls from the top") leaves the model to pick one, so the first stated one is kept."""
+    first, kept, dropped = None, [], 0
+    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+        direction = stated(sentence)["direction"]
+        if direction is not None and first is not None and direction != first:
+            dropped += 1
+            continue
+        first = first or direction
+        kept.append(sentence)
+    if not dropped:
+        return text, None
+    return " ".join(kept), f"dropped {dropped} sentence(s) naming another motion than the first ({first})"
+
+
+__all__ = ["caption", "stated", "one_motion", "SHAPES"]
