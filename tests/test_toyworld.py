@@ -220,6 +220,8 @@ def test_one_motion_keeps_the_first_stated_direction_only():
     kept, note = one_motion(text)
     assert kept == "A blue box slides from right to left. It glows softly. The camera pans right."
     assert "left" in note
+    longer = "A red ball rolls from left to right. It drops from the top of the screen to the bottom."
+    assert one_motion(longer)[0] == "A red ball rolls from left to right."
     assert one_motion("A red ball rolls from left to right. It keeps going to the right.") == (
         "A red ball rolls from left to right. It keeps going to the right.",
         None,

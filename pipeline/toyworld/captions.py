@@ -152,13 +152,18 @@ def stated(prompt: str) -> dict[str, str | None]:
     }
 
 
+_FROM_TO = re.compile(r"\bfrom the (top|bottom|left|right)\b[^.!?]*?\bto the (top|bottom|left|right)\b")
+_PATHS = {("left", "right"): "right", ("right", "left"): "left", ("bottom", "top"): "up", ("top", "bottom"): "down"}
+
+
 def one_motion(text: str) -> tuple[str, str | None]:
     """`text` without the sentences that state another direction than the first one stated, and a note
     when any were dropped. The world's objects follow one path: a rewrite naming two ("from left to
     right ... then falls from the top") leaves the model to pick one, so the first stated one is kept."""
     first, kept, dropped = None, [], 0
     for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
-        direction = stated(sentence)["direction"]
+        span = _FROM_TO.search(sentence.lower())  # "from the top of the screen to the bottom": a path too
+        direction = _PATHS.get(span.groups()) if span else stated(sentence)["direction"]
         if direction is not None and first is not None and direction != first:
             dropped += 1
             continue
