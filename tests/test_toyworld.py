@@ -213,16 +213,19 @@ def test_compare_pairs_a_vague_prompt_with_its_rewrite(toy_video, tmp_path):
     assert detect(frames).color == "blue"  # the rewrite's color survives H.264 at 32x32
 
 
-def test_one_motion_keeps_the_first_stated_direction_only():
-    from pipeline.toyworld.captions import one_motion
+def test_world_scene_keeps_one_path_and_drops_what_the_world_does_not_hold():
+    from pipeline.toyworld.captions import world_scene
 
-    text = "A blue box slides from right to left. It glows softly. Then it rises upward. The camera pans right."
-    kept, note = one_motion(text)
-    assert kept == "A blue box slides from right to left. It glows softly. The camera pans right."
-    assert "left" in note
-    longer = "A red ball rolls from left to right. It drops from the top of the screen to the bottom."
-    assert one_motion(longer)[0] == "A red ball rolls from left to right."
-    assert one_motion("A red ball rolls from left to right. It keeps going to the right.") == (
-        "A red ball rolls from left to right. It keeps going to the right.",
-        None,
+    text = (
+        "A blue box slides from right to left. It glows softly on a teal background. Then it rises upward. "
+        "I think it looks lonely. The camera pans right. It spins in place. Nobody knows why."
     )
+    kept, note = world_scene(text)
+    assert kept == "A blue box slides from right to left. It glows softly on a teal background. The camera pans right."
+    assert "4 sentence" in note
+    longer = "A red ball rolls from left to right. It drops from the top of the screen to the bottom."
+    assert world_scene(longer)[0] == "A red ball rolls from left to right."
+    plain = "A red ball rolls from left to right. It keeps going to the right under a gray sky."
+    assert world_scene(plain) == (plain, None)
+    # The first sentence is the user's own idea: always kept
+    assert world_scene("I want a ball. A red ball rolls left.")[0] == "I want a ball. A red ball rolls left."

@@ -156,22 +156,46 @@ _FROM_TO = re.compile(r"\bfrom the (top|bottom|left|right)\b[^.!?]*?\bto the (to
 _PATHS = {("left", "right"): "right", ("right", "left"): "left", ("bottom", "top"): "up", ("top", "bottom"): "down"}
 
 
-def one_motion(text: str) -> tuple[str, str | None]:
-    """`text` without the sentences that state another direction than the first one stated, and a note
-    when any were dropped. The world's objects follow one path: a rewrite naming two ("from left to
-    right ... then falls from the top") leaves the model to pick one, so the first stated one is kept."""
-    first, kept, dropped = None, [], 0
-    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
-        span = _FROM_TO.search(sentence.lower())  # "from the top of the screen to the bottom": a path too
+_OTHER_MOTION = re.compile(
+    r"\b(spin|spins|spinning|rotat\w*|grow|grows|growing|shrink\w*|bounc\w*|still|motionless|stationary)\b"
+)
+_PERSON = re.compile(r"\b(i|i'm|i'd|i've|me|my|we|us|our|you|your)\b")
+_WORLD = re.compile(
+    r"\b("
+    + "|".join([*OBJECT_COLORS, *BACKGROUND_COLORS, *(w for ws in SHAPE_WORDS.values() for w in ws)])
+    + r"|background|backdrop|sky|ground|horizon|gradient|camera|zoom\w*|pan\w*|light\w*|mood|frame|colou?rs?"
+    + r"|left|right|up|down|upward|downward|top|bottom|moving|moves|slides|rolls|falls|rises)\b"
+)
+
+
+def world_scene(text: str) -> tuple[str, str | None]:
+    """`text` kept to one scene of the toy world, and a note when sentences were dropped.
+
+    The world's objects follow one path and the model learned from captions, not stories. After the
+    first sentence, a sentence is dropped when it names another direction (or, once a direction is
+    stated, another motion such as spinning), speaks in the first or second person (commentary, not
+    scene), or names nothing the world holds. Small rewriters write all three; each dilutes or
+    contradicts what the model is asked to draw.
+    """
+    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+    first, kept = None, []
+    for k, sentence in enumerate(sentences):
+        lower = sentence.lower()
+        span = _FROM_TO.search(lower)  # "from the top of the screen to the bottom": a path too
         direction = _PATHS.get(span.groups()) if span else stated(sentence)["direction"]
-        if direction is not None and first is not None and direction != first:
-            dropped += 1
+        if k and (
+            (direction is not None and first is not None and direction != first)
+            or (first is not None and _OTHER_MOTION.search(lower))
+            or _PERSON.search(lower)
+            or not _WORLD.search(lower)
+        ):
             continue
         first = first or direction
         kept.append(sentence)
+    dropped = len(sentences) - len(kept)
     if not dropped:
         return text, None
-    return " ".join(kept), f"dropped {dropped} sentence(s) naming another motion than the first ({first})"
+    return " ".join(kept), f"dropped {dropped} sentence(s) that were not one scene of the toy world"
 
 
-__all__ = ["caption", "stated", "one_motion", "SHAPES"]
+__all__ = ["caption", "stated", "world_scene", "SHAPES"]
