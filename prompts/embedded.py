@@ -50,7 +50,8 @@ def load_gemma_270m(
     start = time.perf_counter()
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
     with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(load_tokenizer, folder)  # parses a 33 MB JSON while the weights load
+        # The tokenizer parses a 33 MB JSON; it holds the GIL meanwhile, so the overlap is small (README).
+        pending = pool.submit(load_tokenizer, folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
 
         # 4. Shrink the per-token work: an English-only output layer, int8 weights on CPU
