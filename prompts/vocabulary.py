@@ -80,15 +80,21 @@ def _as_list(value) -> list[int]:
 class SubsetHead(torch.nn.Module):
     """Logits over `ids` only, scattered into a full-size vector whose other entries are -inf."""
 
-    def __init__(self, weight: torch.Tensor, ids: list[int], int8: bool):
+    def __init__(self, weight: torch.Tensor, ids: list[int], int8: bool, rows: bool = True):
         super().__init__()
         self.vocab_size = weight.shape[0]
         self.register_buffer("ids", torch.tensor(ids, dtype=torch.long, device=weight.device), persistent=False)
         linear = torch.nn.utils.skip_init(  # no random init: the rows are copied in next
-            torch.nn.Linear, weight.shape[1], len(ids), bias=False, dtype=weight.dtype, device=weight.device
+            torch.nn.Linear,
+            weight.shape[1],
+            len(ids),
+            bias=False,
+            dtype=weight.dtype,
+            device=weight.device if rows else "meta",  # rows=False: shaped but empty, for int8 weights to replace
         )
-        with torch.no_grad():
-            torch.index_select(weight, 0, self.ids, out=linear.weight)
+        if rows:
+            with torch.no_grad():
+                torch.index_select(weight, 0, self.ids, out=linear.weight)
         if int8:
             from prompts.embedded import quantize_int8_dynamic
 
@@ -104,7 +110,9 @@ class SubsetHead(torch.nn.Module):
         return logits
 
 
-def restrict_output(model, ids: list[int], int8: bool) -> None:
-    """Replace the model's output layer with a SubsetHead over `ids` (the input embedding is untouched)."""
-    weight = model.get_output_embeddings().weight.detach()
-    model.set_output_embeddings(SubsetHead(weight, ids, int8))
+def restrict_output(model, ids: list[int], int8: bool, rows: bool = True, weight: torch.Tensor | None = None) -> None:
+    """Replace the model's output layer with a SubsetHead over `ids` (the input embedding is untouched).
+
+    `weight`: the full output layer's weight, when the model's output layer was already replaced."""
+    weight = model.get_output_embeddings().weight if weight is None else weight
+    model.set_output_embeddings(SubsetHead(weight.detach(), ids, int8, rows))

@@ -299,3 +299,27 @@ def test_fused_rms_norm_matches_gemmas_norm():
     model = torch.nn.Sequential(Gemma3RMSNorm(8), torch.nn.Sequential(Gemma3RMSNorm(8)))
     fuse_rms_norms(model)
     assert isinstance(model[0], FusedRMSNorm) and isinstance(model[1][0], FusedRMSNorm)
+
+
+def test_int8_cache_fills_empty_weights_only_when_it_cannot_be_used(tmp_path):
+    from prompts.embedded import quantize_int8_dynamic
+
+    x = torch.randn(3, 16)
+    cache, real = tmp_path / "int8.safetensors", _two_layers(0)
+
+    def shaped_but_empty() -> torch.nn.Module:
+        model = _two_layers(0)
+        model[2] = torch.nn.Linear(32, 8, bias=False, device="meta")
+        return model
+
+    def fill(model) -> None:
+        model[2] = real[2]
+
+    reference = _two_layers(0)
+    quantize_int8_dynamic(reference, {torch.nn.Linear})
+    missed = shaped_but_empty()  # no cache yet: filled, quantized, saved
+    quantize_int8_dynamic(missed, {torch.nn.Linear}, cache=cache, fill=lambda: fill(missed))
+    assert torch.equal(missed(x), reference(x)) and cache.is_file()
+    hit = shaped_but_empty()  # the cache holds every layer: nothing to fill
+    quantize_int8_dynamic(hit, {torch.nn.Linear}, cache=cache, fill=lambda: pytest.fail("filled"))
+    assert torch.equal(hit(x), reference(x))
