@@ -200,7 +200,7 @@ def _save_int8(module: torch.nn.Module, names: set[str], cache: pathlib.Path, ke
         tensors[f"{name}.int8"] = weight.int_repr().contiguous()
         tensors[f"{name}.scales"] = weight.q_per_channel_scales().contiguous()
         tensors[f"{name}.zero_points"] = weight.q_per_channel_zero_points().contiguous()
-    staged = cache.with_name(f".{cache.name}.tmp")
+    staged = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
     try:
         save_file(tensors, str(staged), metadata={"key": key})
         os.replace(staged, cache)
@@ -210,18 +210,15 @@ def _save_int8(module: torch.nn.Module, names: set[str], cache: pathlib.Path, ke
 
 def _load_int8(module: torch.nn.Module, names: set[str], cache: pathlib.Path, key: str) -> bool:
     """Swap in the int8 Linears saved in `cache`; False (module untouched) when it is missing or does not match."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors import SafetensorError, safe_open
 
     if not cache.is_file():
         return False
     try:
-        from safetensors import safe_open
-
-        with safe_open(str(cache), "pt") as handle:
+        with safe_open(str(cache), "pt") as handle:  # one open: the key first, the tensors only when it matches
             if (handle.metadata() or {}).get("key") != key:
                 return False
-        tensors = load_file(str(cache))
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
     except (OSError, SafetensorError) as err:
         logger.warning("ignoring unreadable int8 cache %s: %s", cache, err)
         return False

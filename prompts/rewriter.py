@@ -293,25 +293,12 @@ class Rewriter:
         string-matching table over the whole (262k for Gemma) vocabulary on every call.
         """
         if self._stop_ids is None:
-            # Listing a 262k vocabulary takes ~0.4 s of the first rewrite: kept beside the prefix caches.
-            file = self.prefix_store / "paragraph-ends.json" if self.prefix_store else None
-            size = len(self.tokenizer)
-            try:
-                saved = json.loads(file.read_text(encoding="utf-8")) if file and file.is_file() else {}
-            except (OSError, ValueError):
-                saved = {}
-            if saved.get("vocabulary_size") == size and isinstance(saved.get("ids"), list):
-                self._stop_ids = saved["ids"]
-            else:
-                vocab = self.tokenizer.get_vocab()
-                self._stop_ids = sorted(i for t, i in vocab.items() if "\n" in t or "Ċ" in t or t == "<0x0A>")
-                if file is not None:
-                    staged = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-                    try:
-                        staged.write_text(json.dumps({"vocabulary_size": size, "ids": self._stop_ids}), "utf-8")
-                        os.replace(staged, file)
-                    except OSError as err:  # a read-only cache costs the next start 0.4 s, nothing else
-                        log.warning("could not save %s: %s", file, err)
+            from prompts.vocabulary import line_break_ids
+
+            # Saved beside the prefix caches, so a restart does not list the vocabulary again.
+            self._stop_ids = line_break_ids(
+                self.tokenizer, self.prefix_store and self.prefix_store / "paragraph-ends.json"
+            )
         return self._stop_ids
 
     def _prefix_cache(self, template: Template, ids: list[int]):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pathlib
 import re
 
@@ -28,29 +29,58 @@ def english_token_ids(tokenizer, cache_file: pathlib.Path | None = None, words: 
     if cached is not None:
         return cached
     ids = sorted(_english_ids(tokenizer, words))
-    if cache_file is not None:
-        staged = cache_file.with_name(f".{cache_file.name}.tmp")
-        staged.write_text(json.dumps({"key": _key(words), "ids": ids}), encoding="utf-8")
-        staged.replace(cache_file)  # atomic: a reader never sees half a file
+    _save_ids(cache_file, _key(words), ids)
     return ids
 
 
 def cached_english_ids(cache_file: pathlib.Path | None, words: int = ENGLISH_WORDS) -> list[int] | None:
     """The cached subset when it was built with this wordfreq version and word count (no tokenizer needed)."""
+    return _read_ids(cache_file, _key(words))
+
+
+def line_break_ids(tokenizer, cache_file: pathlib.Path | None = None) -> list[int]:
+    """Token ids that contain a line break, cached: listing a 262k vocabulary takes ~0.4 s."""
+    key = {"vocabulary_size": len(tokenizer)}
+    cached = _read_ids(cache_file, key)
+    if cached is not None:
+        return cached
+    ids = sorted(i for token, i in tokenizer.get_vocab().items() if _is_line_break(token))
+    _save_ids(cache_file, key, ids)
+    return ids
+
+
+def _read_ids(cache_file: pathlib.Path | None, key: dict) -> list[int] | None:
+    """Ids saved under `key` in `cache_file`, or None when it is missing, unreadable or saved under another key."""
     if cache_file is None or not cache_file.is_file():
         return None
     try:
         cached = json.loads(cache_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        log.warning("ignoring unreadable vocabulary cache %s", cache_file)
+        log.warning("ignoring unreadable id cache %s", cache_file)
         return None
-    return cached["ids"] if isinstance(cached, dict) and cached.get("key") == _key(words) else None
+    return cached["ids"] if isinstance(cached, dict) and cached.get("key") == key else None
+
+
+def _save_ids(cache_file: pathlib.Path | None, key: dict, ids: list[int]) -> None:
+    """Save `ids` under `key`, atomically: a reader never sees half a file; a read-only folder only logs."""
+    if cache_file is None:
+        return
+    staged = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+    try:
+        staged.write_text(json.dumps({"key": key, "ids": ids}), encoding="utf-8")
+        staged.replace(cache_file)
+    except OSError as err:
+        log.warning("could not save %s: %s", cache_file, err)
 
 
 def _key(words: int) -> dict:
     import importlib.metadata
 
     return {"wordfreq": importlib.metadata.version("wordfreq"), "words": words}
+
+
+def _is_line_break(token: str) -> bool:
+    return "\n" in token or "Ċ" in token or token == "<0x0A>"
 
 
 def _english_ids(tokenizer, words: int) -> set[int]:
@@ -64,7 +94,7 @@ def _english_ids(tokenizer, words: int) -> set[int]:
         forms += [word, " " + word, word.capitalize(), " " + word.capitalize()]
     ids = {i for row in tokenizer(forms, add_special_tokens=False)["input_ids"] for i in row}
     for token, i in tokenizer.get_vocab().items():
-        if _PUNCTUATION.match(token) or "\n" in token or "Ċ" in token or token in ("▁", "<0x0A>"):
+        if _PUNCTUATION.match(token) or _is_line_break(token) or token == "▁":
             ids.add(i)
     ids.update(i for i in tokenizer.all_special_ids)
     ids.update(_as_list(getattr(tokenizer, "eos_token_id", None)))
