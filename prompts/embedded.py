@@ -57,7 +57,7 @@ def load_gemma_270m(
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
 
         # 4. Shrink the per-token work: an English-only output layer, int8 weights on CPU
-        head, tag, fill = "lm_head", "full", None
+        head, tag, fills = "lm_head", "full", []
         if vocabulary == "english":
             from prompts.vocabulary import cached_english_ids, english_token_ids, restrict_output
 
@@ -67,15 +67,17 @@ def load_gemma_270m(
             full = model.get_output_embeddings().weight
             restrict_output(model, ids, int8=False, rows=quantize == "none")
             head, tag = "lm_head.linear", hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]
-            fill = functools.partial(restrict_output, model, ids, int8=False, weight=full)
+            fills.append(functools.partial(restrict_output, model, ids, int8=False, weight=full))
         if device == "cpu":
             fuse_rms_norms(model)
+            # With int8, the fused rows are copied only when the int8 cache cannot be used (like the head's).
+            fills += fuse_projections(model, rows=quantize != "int8-dynamic")
         if quantize != "none":
             targets = {head}
             if quantize == "int8-dynamic":
                 targets |= {f"model.{n}" for n, m in model.model.named_modules() if isinstance(m, torch.nn.Linear)}
             cache = folder / f"{quantize}-{vocabulary}.safetensors"
-            quantize_int8_dynamic(model, targets, cache=cache, tag=tag, fill=fill)
+            quantize_int8_dynamic(model, targets, cache=cache, tag=tag, fill=lambda: [fill() for fill in fills])
         tokenizer = pending.result()
     logger.info(
         "Loaded Gemma 3 270M from %s in %.1f s (%s, %s, %s vocabulary)",
@@ -133,19 +135,27 @@ def _convert_gguf(folder: pathlib.Path) -> None:
 
 
 class FusedRMSNorm(torch.nn.Module):
-    """Gemma's RMSNorm, x / rms(x) * (1 + weight) in float32, as one torch.nn.functional.rms_norm call.
+    """Gemma's RMSNorm, x / rms(x) * (1 + weight) in float32, as one layer-norm kernel.
 
-    A decoded token passes 109 of these norms; transformers' version takes five tensor ops each, which
-    cost ~3 ms of the ~50 ms per token on the 2-core dev machine (README, Measured).
+    A decoded token passes 109 of these norms. On a CPU, torch's rms_norm runs as five separate tensor
+    ops, while layer_norm is one kernel: the layer norm of [x, -x] has mean 0 and variance mean(x^2),
+    so its first half, scaled by (1 + weight), is Gemma's norm. About 20 us a norm against 32 us for
+    rms_norm and ~50 us for transformers' version on the 2-core dev machine (README, Measured).
     """
 
     def __init__(self, norm: torch.nn.Module):
         super().__init__()
         self.eps = norm.eps
-        self.register_buffer("scale", 1.0 + norm.weight.detach().float(), persistent=False)
+        scale = 1.0 + norm.weight.detach().float()
+        # zeros for the mirrored half, which is dropped
+        self.register_buffer("scale", torch.cat([scale, torch.zeros_like(scale)]), persistent=False)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.rms_norm(hidden.float(), self.scale.shape, self.scale, self.eps).type_as(hidden)
+        x = hidden.float()
+        width = x.shape[-1]
+        mirrored = torch.cat([x, -x], dim=-1)
+        out = torch.nn.functional.layer_norm(mirrored, (2 * width,), self.scale, None, self.eps).narrow(-1, 0, width)
+        return out.type_as(hidden)
 
 
 def fuse_rms_norms(model: torch.nn.Module) -> None:
@@ -156,6 +166,112 @@ def fuse_rms_norms(model: torch.nn.Module) -> None:
         if isinstance(module, Gemma3RMSNorm):
             parent, _, child = name.rpartition(".")
             setattr(model.get_submodule(parent), child, FusedRMSNorm(module))
+
+
+class FusedMLP(torch.nn.Module):
+    """Gemma's gated MLP, down(act(gate(x)) * up(x)), with gate and up as one Linear of twice the rows.
+
+    One int8 call instead of two on the same input: per-channel weights and the per-tensor input scale
+    are the same as for the two layers, so the outputs are too (tested); the call overhead halves.
+    """
+
+    def __init__(self, mlp: torch.nn.Module, rows: bool = True):
+        super().__init__()
+        gate = mlp.gate_proj.weight
+        self.width = gate.shape[0]
+        self.gate_up = torch.nn.utils.skip_init(
+            torch.nn.Linear, gate.shape[1], 2 * self.width, bias=False, dtype=gate.dtype,
+            device=gate.device if rows else "meta",  # rows=False: shaped but empty, for int8 weights to replace
+        )  # fmt: skip
+        if rows:
+            self.fill(mlp)
+        self.down_proj, self.act_fn = mlp.down_proj, mlp.act_fn
+
+    def fill(self, mlp: torch.nn.Module) -> None:
+        """Copy `mlp`'s gate and up rows in (done at once unless built with rows=False)."""
+        weight = torch.cat([mlp.gate_proj.weight.detach(), mlp.up_proj.weight.detach()])
+        self.gate_up.weight = torch.nn.Parameter(weight, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up(x).split(self.width, dim=-1)
+        return self.down_proj(self.act_fn(gate) * up)
+
+
+class FusedQKV(torch.nn.Module):
+    """An attention layer's q, k and v projections as one Linear: one int8 call instead of three.
+
+    It takes q_proj's place and returns q; k_proj and v_proj become StashedProjection views that
+    return the k and v this call computed for the same input tensor (transformers projects q, k, v
+    of one input in turn), or compute them afresh for any other input. Outputs equal the three
+    layers' (tested), for the reason given in FusedMLP.
+    """
+
+    def __init__(self, attention: torch.nn.Module, rows: bool = True):
+        super().__init__()
+        parts = (attention.q_proj, attention.k_proj, attention.v_proj)
+        if any(p.bias is not None for p in parts):
+            raise ValueError("FusedQKV fuses bias-free projections only")
+        self.sizes = [p.out_features for p in parts]
+        self.linear = torch.nn.utils.skip_init(
+            torch.nn.Linear, parts[0].in_features, sum(self.sizes), bias=False, dtype=parts[0].weight.dtype,
+            device=parts[0].weight.device if rows else "meta",  # rows=False: filled only on an int8 cache miss
+        )  # fmt: skip
+        if rows:
+            self.fill(*parts)
+        self._last: tuple = ()  # (input, q, k, v) of the latest call
+
+    def fill(self, *parts: torch.nn.Linear) -> None:
+        """Copy the rows of the q, k and v `parts` in (done at once unless built with rows=False)."""
+        weight = torch.cat([p.weight.detach() for p in parts])
+        self.linear.weight = torch.nn.Parameter(weight, requires_grad=False)
+
+    def project(self, x: torch.Tensor, part: int) -> torch.Tensor:
+        """Part 0 (q), 1 (k) or 2 (v) of `x`'s projection, computed once per input tensor."""
+        if not self._last or self._last[0] is not x:
+            self._last = (x, *self.linear(x).split(self.sizes, dim=-1))
+        out = self._last[1 + part]
+        if part == 2:  # v is the last one asked for: let go of the input
+            self._last = ()
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(x, 0)
+
+
+class StashedProjection(torch.nn.Module):
+    """k_proj or v_proj of a FusedQKV: reads its part of the fused projection."""
+
+    def __init__(self, fused: FusedQKV, part: int):
+        super().__init__()
+        self._fused = [fused]  # in a list: not a second parent of the fused layer (quantization swaps it once)
+        self.part = part
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fused[0].project(x, self.part)
+
+
+def fuse_projections(model: torch.nn.Module, rows: bool = True) -> list[Callable[[], None]]:
+    """Swap every Gemma 3 MLP's gate and up for one Linear (FusedMLP), and every attention layer's q, k
+    and v for one (FusedQKV), in place.
+
+    Returns the callables that copy the rows in, for rows=False: the old layers live on only in them,
+    so dropping them frees the float weights.
+    """
+    from transformers.models.gemma3.modeling_gemma3 import Gemma3Attention, Gemma3MLP
+
+    fills = []
+    for name, module in list(model.named_modules()):
+        if isinstance(module, Gemma3MLP):
+            parent, _, child = name.rpartition(".")
+            fused = FusedMLP(module, rows)
+            setattr(model.get_submodule(parent), child, fused)
+            fills.append(functools.partial(fused.fill, module))
+        elif isinstance(module, Gemma3Attention):
+            parts = (module.q_proj, module.k_proj, module.v_proj)
+            fused = FusedQKV(module, rows)
+            module.q_proj, module.k_proj, module.v_proj = fused, *(StashedProjection(fused, i) for i in (1, 2))
+            fills.append(functools.partial(fused.fill, *parts))
+    return fills
 
 
 def quantize_int8_dynamic(

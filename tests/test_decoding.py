@@ -323,3 +323,68 @@ def test_int8_cache_fills_empty_weights_only_when_it_cannot_be_used(tmp_path):
     hit = shaped_but_empty()  # the cache holds every layer: nothing to fill
     quantize_int8_dynamic(hit, {torch.nn.Linear}, cache=cache, fill=lambda: pytest.fail("filled"))
     assert torch.equal(hit(x), reference(x))
+
+
+def _tiny_gemma3(seed: int):
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(seed)
+    config = Gemma3TextConfig(
+        vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"],
+    )  # fmt: skip
+    model = Gemma3ForCausalLM(config).eval()
+    for norm in (m for m in model.modules() if hasattr(m, "eps") and hasattr(m, "weight")):
+        torch.nn.init.normal_(norm.weight, std=0.5)  # zero-initialised norms would hide a wrong scale
+    return model
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_fused_projections_give_the_unfused_models_logits(int8):
+    from prompts.embedded import FusedMLP, FusedQKV, fuse_projections, fuse_rms_norms, quantize_int8_dynamic
+
+    ids = torch.randint(0, 64, (1, 9))
+    reference, fused = _tiny_gemma3(0), _tiny_gemma3(0)
+    fuse_projections(fused)
+    fuse_rms_norms(fused)
+    assert sum(isinstance(m, FusedMLP) for m in fused.modules()) == 2
+    assert sum(isinstance(m, FusedQKV) for m in fused.modules()) == 2
+    if int8:
+        quantize_int8_dynamic(reference, {torch.nn.Linear})
+        quantize_int8_dynamic(fused, {torch.nn.Linear})
+        assert (
+            sum(type(m) is torch.ao.nn.quantized.dynamic.Linear for m in fused.modules()) == 2 * 4 + 1
+        )  # per layer: qkv, o, gate_up, down; and the output layer
+    with torch.inference_mode():
+        assert torch.allclose(fused(input_ids=ids).logits, reference(input_ids=ids).logits, atol=1e-4, rtol=1e-4)
+        # token by token through the cache, as generation runs (int8 scales its input per call, so
+        # token-by-token logits differ from the whole-sequence ones: compare like with like)
+        assert torch.allclose(_stepwise(fused, ids), _stepwise(reference, ids), atol=1e-4, rtol=1e-4)
+
+
+def _stepwise(model, ids: torch.Tensor) -> torch.Tensor:
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    steps = [
+        model(input_ids=ids[:, k : k + 1], past_key_values=cache, use_cache=True).logits for k in range(ids.shape[1])
+    ]
+    return torch.cat(steps, dim=1)
+
+
+def test_fused_projections_fill_their_rows_only_when_asked():
+    from prompts.embedded import fuse_projections
+
+    ids = torch.randint(0, 64, (1, 5))
+    reference, fused = _tiny_gemma3(1), _tiny_gemma3(1)
+    fills = fuse_projections(fused, rows=False)
+    assert {p.device.type for n, p in fused.named_parameters() if "gate_up" in n or ".linear." in n} == {"meta"}
+    for fill in fills:
+        fill()
+    with torch.inference_mode():
+        assert torch.allclose(fused(input_ids=ids).logits, reference(input_ids=ids).logits, atol=1e-5)
+    # k or v asked for on a new input without q first is still right (computed afresh)
+    attention = fused.model.layers[0].self_attn
+    x = torch.randn(1, 3, 32)
+    k = attention.k_proj(x)
+    assert torch.allclose(k, reference.model.layers[0].self_attn.k_proj(x), atol=1e-6)
