@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from demo.inputs import render_settings, reporter, whole
-from demo.sessions import Sessions, session_id
+from demo.sessions import Sessions, session_id, stopped
 from pipeline.engine import Engine
 from pipeline.hub import ModelUnavailableError
 from prompts.cleaning import word_count
@@ -109,7 +109,9 @@ def compare_handlers(engine: Engine, sessions: Sessions):
         when `rewritten` is empty); with a reference `image`, both start from it. Returns both videos, both
         prompts, the seed and the sidecar."""
         settings = render_settings(seed, height, width, num_frames, num_inference_steps, guidance_scale, negative_prompt)
-        cancel = sessions.begin(request)
+        cancel = sessions.current(request)
+        if cancel.is_set():  # stopped while it waited for the GPU, or during its rewrite
+            return stopped("Compare", 6)
         try:
             result = engine.compare(
                 prompt, rewritten=rewritten or None, rewrite_seed=whole(rewrite_seed, "rewrite seed"),
@@ -120,7 +122,7 @@ def compare_handlers(engine: Engine, sessions: Sessions):
         except (ValueError, ModelUnavailableError, FileExistsError) as err:
             raise gr.Error(str(err)) from None
         except Cancelled:
-            raise gr.Error("Compare stopped.") from None
+            return stopped("Compare", 6)
         if result.rewrite.get("fallback"):
             gr.Warning(f"The rewriter kept part of your prompt: {result.rewrite['fallback']}")
         return (result.raw.video_path, result.rewritten.video_path, result.raw.prompt_used,

@@ -8,7 +8,7 @@ import uuid
 import gradio as gr
 
 from demo.inputs import reporter, whole
-from demo.sessions import GPU, Sessions, session_id
+from demo.sessions import GPU, Sessions, session_id, stopped
 from demo.zerogpu import GpuTime
 from pipeline.engine import Engine
 from pipeline.gallery import MAX_LIST, VOTES, Run, VoteSummary
@@ -77,14 +77,16 @@ def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = N
 
     def rerun(run_id: float, new_seed: bool = False, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)) -> int:
         """Repeat a past run with its prompts and settings, with the same seed or a new one; returns the new run id."""
-        cancel = sessions.begin(request)
+        cancel = sessions.current(request)
+        if cancel.is_set():  # stopped while it waited for the GPU
+            return stopped("Re-run")
         try:
             result = engine.rerun(whole(run_id, "run id"), new_seed=bool(new_seed), session=session_id(request),
                                   scope=sessions.scope(request), progress=reporter(progress), cancel=cancel)
         except (ValueError, ModelUnavailableError, FileExistsError) as err:
             raise gr.Error(str(err)) from None
         except Cancelled:
-            raise gr.Error("Re-run stopped.") from None
+            return stopped("Re-run")
         return result
 
     if gpu_time is not None:
@@ -168,7 +170,8 @@ def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = N
         show, run_id, shown, api_visibility="private", **group)
     run_id.submit(show, run_id, shown, api_visibility="private", **group)
     reload(choice.input(vote, [run_id, choice], vote_out, api_name="vote", **group))
-    rerun_evt = rerun_btn.click(rerun, [run_id, new_seed], run_id, api_name="rerun", concurrency_id=GPU)
+    rerun_evt = sessions.start_on(rerun_btn.click).then(rerun, [run_id, new_seed], run_id, api_name="rerun",
+                                                        concurrency_id=GPU)
     reload(rerun_evt.success(show, run_id, shown, api_visibility="private", **group))
     reload(delete_btn.click(delete, run_id, note, api_name="delete_run", **group).success(
         _empty_details, None, shown, api_visibility="private", queue=False))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
+from gradio.events import Dependency
 
 GPU = "gpu"  # one concurrency group: rewrites and renders from every session share the accelerator
 
@@ -39,12 +41,23 @@ class Sessions:
         self._lock = threading.Lock()
 
     def begin(self, request: gr.Request | None) -> StopFlag:
-        flag = StopFlag(self._stop_file(request))
-        if flag.path is not None:
-            flag.path.unlink(missing_ok=True)  # a Stop left over from this session's previous job
+        """A click begins a job: the session's flag, a fresh one after a Stop. A job of this session still running
+        or queued keeps the same flag, so one Stop ends them all."""
         with self._lock:
-            self._events[session_id(request)] = flag
+            flag = self._events.get(session_id(request))
+            if flag is None or flag.is_set():
+                flag = StopFlag(self._stop_file(request))
+                if flag.path is not None:
+                    flag.path.unlink(missing_ok=True)  # a Stop left over from this session's previous job
+                self._events[session_id(request)] = flag
         return flag
+
+    def current(self, request: gr.Request | None) -> StopFlag:
+        """The flag a queued step polls: the one its click began (set already when Stop came while the job waited
+        in the queue or ran an earlier step). A call with no click before it (the API) begins a job."""
+        with self._lock:
+            flag = self._events.get(session_id(request))
+        return flag if flag is not None else self.begin(request)
 
     def cancel(self, request: gr.Request | None) -> None:
         with self._lock:
@@ -53,6 +66,15 @@ class Sessions:
             flag.set()
         elif (path := self._stop_file(request)) is not None:
             path.touch()  # the job began in another process
+
+    def start_on(self, listener: Callable[..., Dependency]) -> Dependency:
+        """`listener` (such as `button.click`) begins a job at once, outside the queue, so Stop also ends it while
+        it waits for the GPU; chain the job's steps after it with `.then()`."""
+
+        def start(request: gr.Request = None):
+            self.begin(request)
+
+        return listener(start, None, None, api_visibility="private", queue=False, show_progress="hidden")
 
     def scope(self, request: gr.Request | None) -> str | None:
         """The session whose runs this request may see; None: all runs (one local user)."""
@@ -66,3 +88,10 @@ class Sessions:
 
 def session_id(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "cli"
+
+
+def stopped(what: str, outputs: int = 1):
+    """What a handler returns when Stop ended its job: a notice, and its outputs left as they were. Not an error:
+    the job ended as the user asked, and an error would show "Error" on every output."""
+    gr.Info(f"{what} stopped.")
+    return gr.skip() if outputs == 1 else tuple(gr.skip() for _ in range(outputs))

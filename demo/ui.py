@@ -13,7 +13,7 @@ from demo.config import GPU_MAX_SECONDS
 from demo.gallery_tab import gallery_tab
 from demo.image_panel import image_handlers
 from demo.inputs import render_settings, reporter, whole
-from demo.sessions import GPU, Sessions, session_id
+from demo.sessions import GPU, Sessions, session_id, stopped
 from demo.variations_view import selected_seed, variations_handlers, variations_layout
 from demo.zerogpu import GpuTime, on_zerogpu
 from pipeline.engine import Engine
@@ -57,7 +57,10 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         reads `image_description` instead (without one it writes only motion and camera)."""
         if engine.rewriter is None:
             raise gr.Error("No rewriter is loaded (the app was started with --rewriter none).")
-        cancel = sessions.begin(request)
+        cancel = sessions.current(request)
+        if cancel.is_set():  # stopped while it waited for the GPU
+            yield stopped("Rewrite")
+            return
         result = None
         try:
             images.check(image, image_description)
@@ -72,7 +75,8 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         except ValueError as err:
             raise gr.Error(str(err)) from None
         except Cancelled:
-            raise gr.Error("Rewrite stopped.") from None
+            yield stopped("Rewrite")  # the box keeps what was written so far
+            return
         if result.fallback:
             gr.Warning(f"Kept your prompt: {result.fallback}")
         for note in result.notes:
@@ -105,7 +109,9 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         reference `image` the video starts from it (fitted by `image_fit`: crop or pad), on the image-capable
         preset (a text-only preset's declared partner)."""
         settings = render_settings(seed, height, width, num_frames, num_inference_steps, guidance_scale, negative_prompt)
-        cancel = sessions.begin(request)
+        cancel = sessions.current(request)
+        if cancel.is_set():  # stopped while it waited for the GPU, or during its rewrite
+            return stopped("Generation", 4)
         try:
             result = engine.generate(
                 prompt,
@@ -123,10 +129,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         except (ValueError, ModelUnavailableError) as err:
             raise gr.Error(str(err)) from None
         except Cancelled:
-            # Stop already cancelled this event in the browser; an error here could race that and
-            # leave the video area showing "Error" for a run the user ended on purpose.
-            gr.Info("Generation stopped.")
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return stopped("Generation", 4)
         memory_notices(result.sidecar_path)
         return result.video_path, result.prompt_used, result.seed, result.sidecar_path
 
@@ -164,6 +167,9 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         return spec.frames_for_seconds(seconds)
 
     def stop(request: gr.Request = None):
+        # Only this flag, no Gradio `cancels=`: the job returns at its next step and its event completes as usual.
+        # Gradio's /cancel also sends the page a "completed" message without data; the page fails on it and marks
+        # the outputs "Error", which stays when that message arrives after the page has reset them (gradio 6.31).
         sessions.cancel(request)
 
     # -- layout ------------------------------------------------------------------------------------
@@ -241,12 +247,13 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
             gallery_tab(engine, sessions, gpu_time)
 
         # -- events ----------------------------------------------------------------------------------
-        rewrite_evt = rewrite_btn.click(
+        # Each click begins its job at once (sessions.start_on), so Stop ends it even while it waits in the queue
+        sessions.start_on(rewrite_btn.click).then(
             rewrite, [prompt, rewrite_seed, image, image_description], rewritten, api_name="rewrite", concurrency_id=GPU
         )
         gen_inputs = [prompt, rewritten, use_raw, image, seed, height, width, frames, steps, guidance, negative, rewrite_seed,
                       image_fit, image_description]
-        fill_evt = generate_btn.click(
+        fill_evt = sessions.start_on(generate_btn.click).then(
             fill_rewrite, [prompt, rewritten, use_raw, rewrite_seed, image, image_description], rewritten,
             api_visibility="private", concurrency_id=GPU,
         )
@@ -254,7 +261,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
             generate, gen_inputs, [video, prompt_used, seed_used, sidecar], api_name="generate", concurrency_id=GPU
         )
         gen_evt.success(images.after_render, sidecar, [status, image_view], api_visibility="private", queue=False)
-        cmp_fill = compare_btn.click(
+        cmp_fill = sessions.start_on(compare_btn.click).then(
             fill_rewrite_for_compare, [prompt, rewritten, rewrite_seed, image, image_description], rewritten,
             api_visibility="private", concurrency_id=GPU,
         )
@@ -264,20 +271,20 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         cmp_evt.success(images.after_render, cv.sidecar, [status, image_view], api_visibility="private", queue=False)
         cmp_evt.success(compare_details, [cv.raw_prompt, cv.rewritten_prompt, cv.sidecar], cv.detail_outputs,
                         api_visibility="private", queue=False)
-        var_fill = variations_btn.click(
+        var_fill = sessions.start_on(variations_btn.click).then(
             fill_rewrite, [prompt, rewritten, use_raw, rewrite_seed], rewritten, api_visibility="private",
             concurrency_id=GPU,
         )
         var_inputs = [prompt, rewritten, use_raw, vv.count, seed, height, width, frames, steps, guidance, negative,
                       rewrite_seed]
-        var_evt = var_fill.success(variations, var_inputs, vv.api_outputs, api_name="variations", concurrency_id=GPU)
+        var_fill.success(variations, var_inputs, vv.api_outputs, api_name="variations", concurrency_id=GPU)
         gen_outputs = [video, prompt_used, seed_used, sidecar]
-        pick_evt = vv.gallery.select(selected_seed, vv.seeds, vv.pick_seed, api_visibility="private", queue=False).success(
+        picked = vv.gallery.select(selected_seed, vv.seeds, vv.pick_seed, api_visibility="private", queue=False)
+        sessions.start_on(picked.success).then(
             pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_visibility="private", concurrency_id=GPU)
-        pick_btn_evt = vv.pick_btn.click(pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_name="variation",
-                                         concurrency_id=GPU)
-        running = [rewrite_evt, fill_evt, gen_evt, cmp_fill, cmp_evt, var_fill, var_evt, pick_evt, pick_btn_evt]
-        stop_btn.click(stop, None, None, cancels=running, api_visibility="private", queue=False)
+        sessions.start_on(vv.pick_btn.click).then(
+            pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_name="variation", concurrency_id=GPU)
+        stop_btn.click(stop, None, None, api_visibility="private", queue=False)
         rewritten.change(counts, rewritten, count_md, api_visibility="private", show_progress="hidden",
                          queue=False, trigger_mode="always_last")
         preview_inputs = [image, image_fit, height, width, image_description]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from demo.inputs import render_settings, reporter, whole
-from demo.sessions import Sessions, session_id
+from demo.sessions import Sessions, session_id, stopped
 from pipeline.engine import Engine
 from pipeline.hub import ModelUnavailableError
 from pipeline.presets import VideoSpec
@@ -75,7 +75,9 @@ def variations_handlers(engine: Engine, sessions: Sessions):
         """Render `count` seeds (seed, seed+1, ... or random with -1) at preview settings.
         Returns the previews (captioned with their seeds), the seeds and the run id to pick from."""
         settings = render_settings(seed, height, width, num_frames, num_inference_steps, guidance_scale, negative_prompt)
-        cancel = sessions.begin(request)
+        cancel = sessions.current(request)
+        if cancel.is_set():  # stopped while it waited for the GPU, or during its rewrite
+            return stopped("Variations", 3)
         try:
             result = engine.variations(
                 prompt, count=whole(count, "number of variations"), rewritten=rewritten or None, use_raw=bool(use_raw),
@@ -85,14 +87,16 @@ def variations_handlers(engine: Engine, sessions: Sessions):
         except (ValueError, ModelUnavailableError) as err:
             raise gr.Error(str(err)) from None
         except Cancelled:
-            raise gr.Error("Variations stopped.") from None
+            return stopped("Variations", 3)
         previews = [(p.video_path, f"seed {p.seed}") for p in result.previews]
         return previews, [p.seed for p in result.previews], result.run_id
 
     def pick(run_id: float, seed: float, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         """Render one seed of a variations run at full settings; its sidecar links the preview.
         Returns the video, the prompt used, the seed and the sidecar, like /generate."""
-        cancel = sessions.begin(request)
+        cancel = sessions.current(request)
+        if cancel.is_set():  # stopped while it waited for the GPU
+            return stopped("Generation", 4)
         try:
             result = engine.expand_variation(
                 whole(run_id, "run id"), whole(seed, "seed"), session=session_id(request),
@@ -102,7 +106,7 @@ def variations_handlers(engine: Engine, sessions: Sessions):
         except (ValueError, ModelUnavailableError) as err:
             raise gr.Error(str(err)) from None
         except Cancelled:
-            raise gr.Error("Generation stopped.") from None
+            return stopped("Generation", 4)
         return result.video_path, result.prompt_used, result.seed, result.sidecar_path
 
     return variations, pick

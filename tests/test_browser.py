@@ -115,6 +115,15 @@ def test_empty_prompt_gets_an_error_toast(page):
     shot(page, "3-empty-prompt-error")
 
 
+# Records every "Error" the page shows from now on, however briefly: a status tracker's label or an error toast
+WATCH_FOR_ERRORS = """() => {
+  window.rrErrors = [];
+  const check = () => document.querySelectorAll('[data-testid=status-tracker], [data-testid=toast-body].error')
+    .forEach(el => /error/i.test(el.innerText) && window.rrErrors.push(el.innerText.trim().slice(0, 80)));
+  new MutationObserver(check).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
 def test_stop_cancels_a_render(page, server):
     page.get_by_label("Prompt", exact=True).fill("a slow render to stop")
     page.get_by_label("Use my prompt as written (skip the rewrite)").check()
@@ -131,9 +140,12 @@ def test_stop_cancels_a_render(page, server):
     expect(page.locator("#video [data-testid=status-tracker]").first).not_to_have_class(_HIDDEN)
     expect(page.locator("#video")).to_contain_text(re.compile(r"[1-9]\d*/100 steps"))  # denoising has begun
     shot(page, "4-rendering")
+    page.evaluate(WATCH_FOR_ERRORS)
     page.click("#stop-btn")
 
     idle(page, "#video")  # the UI is idle again at once
+    expect(page.locator("[data-testid=toast-body]", has_text="Generation stopped.")).to_be_visible()
+    assert page.evaluate("window.rrErrors") == [], "Stop showed an error"
     expect(page.locator("#generate-btn")).to_be_enabled()
     expect(page.locator("#video video")).to_have_count(0)  # no video for the stopped run
     deadline = time.monotonic() + 30
