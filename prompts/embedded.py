@@ -126,12 +126,29 @@ def _convert_gguf(folder: pathlib.Path) -> None:
         staged = pathlib.Path(scratch) / "model"
         model.save_pretrained(staged)
         tokenizer.save_pretrained(staged)
+        compact_merges(staged / "tokenizer.json")
         try:
             os.replace(staged, folder)
         except OSError:
             if not folder.is_dir():  # a concurrent conversion winning the race is fine; anything else is not
                 raise
     logger.info("Converted Gemma 3 270M in %.1f s", time.perf_counter() - start)
+
+
+def compact_merges(path: pathlib.Path) -> bool:
+    """Rewrite a BPE tokenizer.json's merges from ["a", "b"] pairs to "a b" strings, in place; True if it did.
+
+    `tokenizers` reads both the same way, and the string form ~0.3 s faster for Gemma's 515k merges
+    (1.8 s to 1.5 s on the 2-core dev machine), part of every start's wait for a first token. Only
+    when no merged piece contains a space, which the string form could not tell apart.
+    """
+    data = json.loads(path.read_text(encoding="utf-8"))
+    merges = data.get("model", {}).get("merges") or []
+    if not merges or not all(isinstance(m, list) and not any(" " in piece for piece in m) for m in merges):
+        return False
+    data["model"]["merges"] = [" ".join(m) for m in merges]
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return True
 
 
 class FusedRMSNorm(torch.nn.Module):

@@ -388,3 +388,22 @@ def test_fused_projections_fill_their_rows_only_when_asked():
     x = torch.randn(1, 3, 32)
     k = attention.k_proj(x)
     assert torch.allclose(k, reference.model.layers[0].self_attn.k_proj(x), atol=1e-6)
+
+
+def test_compact_merges_keep_the_tokenization(tiny_tokenizer, tmp_path):
+    from tokenizers import Tokenizer
+
+    from prompts.embedded import compact_merges
+
+    path = tmp_path / "tok" / "tokenizer.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["model"]["merges"] = [m.split(" ") if isinstance(m, str) else m for m in data["model"]["merges"]]
+    path.write_text(json.dumps(data), encoding="utf-8")  # the pair form, as transformers saves Gemma's
+    text = "A red ball rolls slowly to the left; zoom in on the small, blue box!"
+    before = Tokenizer.from_file(str(path)).encode(text).ids
+    assert compact_merges(path)
+    assert all(isinstance(m, str) for m in json.loads(path.read_text(encoding="utf-8"))["model"]["merges"])
+    assert Tokenizer.from_file(str(path)).encode(text).ids == before and len(before) > 5
+    data["model"]["merges"][0] = ["a b", "c"]  # a piece with a space: left as pairs
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert not compact_merges(path)
