@@ -45,6 +45,10 @@ class VideoSpec:
     # "module:function" taking a rewrite and returning (repaired text, note or None): rules of what this
     # model can draw that a rewrite must keep (e.g. the toy world's objects follow one path)
     rewrite_repair: str | None = None
+    # "module:function" taking a repaired rewrite and returning why this model would draw it wrong (or None):
+    # the rewriter then tries the next seed, up to rewrite_attempts, and keeps the first faulted one otherwise
+    rewrite_check: str | None = None
+    rewrite_attempts: int = 2  # seeds tried per rewrite when rewrite_check is set; each costs a generation
 
     @property
     def takes_image(self) -> bool:
@@ -225,6 +229,8 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
             token_limit=128,  # pipeline.toyworld.model.TOKEN_LIMIT: the length it was trained with
             template_family="toyworld",  # rewrites pick the world's own colors, motions and backgrounds
             rewrite_repair="pipeline.toyworld.captions:world_scene",
+            rewrite_check="pipeline.toyworld.captions:world_check",  # one clear path or motion, else a new seed
+            rewrite_attempts=3,  # ~5 s each on a CPU; about 4 in 10 of gemma-3-270m's rewrites pass
             word_target=(30, 60),
             word_range=(15, 90),
             size_multiple=8,  # 4x VAE cells times the 2x2 patch

@@ -212,8 +212,10 @@ class Rewriter:
             # A base model would continue in English after the user's words: mixed languages.
             fallback = "the prompt is not in English and this rewriter writes English only; kept as written"
 
-        # 2. Generate, retrying once with the next seed when the output is unusable
-        for attempt in range(MAX_ATTEMPTS if fallback is None else 0):
+        # 2. Generate, retrying with the next seed when the output is unusable or fails the target's check
+        attempts = max(MAX_ATTEMPTS, target.rewrite_attempts) if target.rewrite_check else MAX_ATTEMPTS
+        flawed = None  # the first usable rewrite the check faulted: kept when no seed passes it
+        for attempt in range(attempts if fallback is None else 0):
             text = ""
             try:
                 for text, new_tokens in self._generate(template, prompt, seed + attempt, cancel, target.word_target[1]):  # noqa: B007 (read after the loop)
@@ -227,10 +229,14 @@ class Rewriter:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             rewritten, why_not, notes = self._finish(text, target, counter, opening)
+            if why_not is None and target.rewrite_check and (why_not := _rule(target.rewrite_check)(rewritten)):
+                flawed = flawed or (rewritten, [*notes, f"{why_not}; no better in {attempts} tries"])
             if why_not is None:
                 fallback = None
                 break
             fallback, rewritten = why_not, None
+        if rewritten is None and flawed is not None:
+            (rewritten, notes), fallback = flawed, None
 
         # 3. Result; on fallback the user's prompt goes to the video model unchanged
         final = rewritten if rewritten is not None else prompt
@@ -263,10 +269,7 @@ class Rewriter:
             return text, "the rewriter repeated itself", notes
         text = trim_to_sentence(text, max_words=high)
         if target.rewrite_repair:
-            import importlib
-
-            module, _, name = target.rewrite_repair.partition(":")
-            text, note = getattr(importlib.import_module(module), name)(text)
+            text, note = _rule(target.rewrite_repair)(text)
             notes += [note] if note else []
         if not text:
             return text, "the rewriter returned nothing usable", notes
@@ -472,3 +475,11 @@ class Rewriter:
                 raise failure[0]
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
+
+
+def _rule(path: str):
+    """The function a VideoSpec names as "module:function" (rewrite_repair, rewrite_check)."""
+    import importlib
+
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)

@@ -143,3 +143,24 @@ def test_toy_world_rewrite_keeps_one_motion(tiny_engine, monkeypatch):
     # Another target has no such rule: the text stays whole
     *_, wan = tiny_engine.rewriter.stream("a ball moving", get_video_spec("tiny-random"))
     assert "top to the bottom" in wan.rewritten or wan.fallback is not None
+
+
+def test_toy_world_rewrite_check_tries_the_next_seed_and_keeps_the_first_faulted(tiny_engine, monkeypatch):
+    from pipeline.presets import get_video_spec
+
+    toy = get_video_spec("toy-world")
+    two_paths = (
+        "A ball moving: a red ball rolls downwards from the left corner of the frame on a plain gray "
+        "background. Soft light, a calm and simple mood, static camera, even pace."
+    )
+    one_path = two_paths.replace("rolls downwards from the left corner of the frame", "rolls from left to right")
+    gen, calls = fake_generate([two_paths, one_path])
+    monkeypatch.setattr(tiny_engine.rewriter, "_generate", gen)
+    *_, result = tiny_engine.rewriter.stream("a ball moving", toy, seed=7)
+    assert calls == [7, 8] and result.fallback is None and result.rewritten == one_path
+    # No seed passes: the first faulted rewrite is kept (a rewrite still beats the bare idea), with a note
+    gen, calls = fake_generate([two_paths])
+    monkeypatch.setattr(tiny_engine.rewriter, "_generate", gen)
+    *_, result = tiny_engine.rewriter.stream("a ball moving", toy, seed=7)
+    assert calls == [7, 8, 9] and result.fallback is None and result.rewritten == two_paths
+    assert any("more than one path" in note for note in result.notes)

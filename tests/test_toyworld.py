@@ -229,3 +229,40 @@ def test_world_scene_keeps_one_path_and_drops_what_the_world_does_not_hold():
     assert world_scene(plain) == (plain, None)
     # The first sentence is the user's own idea: always kept
     assert world_scene("I want a ball. A red ball rolls left.")[0] == "I want a ball. A red ball rolls left."
+
+
+def test_world_scene_drops_sentences_naming_another_color_background_or_shape():
+    from pipeline.toyworld.captions import world_scene
+
+    text = (
+        "A star: a red star moves from left to right on a plain gray background. Blue stars, a cloudy sky. "
+        "Soft light over the pink backdrop. A box sits nearby. The red star keeps an even pace. Calm mood."
+    )
+    assert world_scene(text)[0] == (
+        "A star: a red star moves from left to right on a plain gray background. "
+        "The red star keeps an even pace. Calm mood."
+    )
+    # A later sentence may add what the first left open, once
+    added = "A box slides from right to left. It glows softly on a teal background."
+    assert world_scene(added) == (added, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("A red ball moves from left to right on a gray background.", None),
+        ("A star falls from the top of the frame to the bottom. It does not rotate.", None),
+        ("A purple star spins in place on a soft gray gradient.", None),
+        ("A red circle is rolling downwards from the left corner of the frame.", "more than one path"),
+        ("A triangle rises from the top of the frame to the bottom.", "more than one path"),
+        ("A green block rotates gently from left to right.", "more than one path"),
+        ("A cube going up: a green cube goes from left to right.", "more than one path"),
+        ("A blue ball in a grassy gray background.", "no motion"),
+    ],
+)
+def test_world_check_wants_one_path_or_one_other_motion(text, problem):
+    from pipeline.toyworld.captions import paths, world_check
+
+    found = world_check(text)
+    assert (found is None) if problem is None else (problem in found)
+    assert paths("The camera pans left as a ball moves from left to right.") == {"right"}

@@ -168,29 +168,46 @@ _WORLD = re.compile(
 )
 
 
+def _named(lower: str) -> dict[str, set[str]]:
+    """The object colors, background colors and shapes (by family) a lower-case sentence names."""
+    lower = re.sub(r"\bgrey\b", "gray", lower)
+    return {
+        "color": set(_COLOR_RE.findall(lower)),
+        "background": set(_BG_RE.findall(lower)),
+        "shape": {s for s, words in SHAPE_WORDS.items() if re.search(r"\b(" + "|".join(words) + r")s?\b", lower)},
+    }
+
+
 def world_scene(text: str) -> tuple[str, str | None]:
     """`text` kept to one scene of the toy world, and a note when sentences were dropped.
 
-    The world's objects follow one path and the model learned from captions, not stories. After the
-    first sentence, a sentence is dropped when it names another direction (or, once a direction is
-    stated, another motion such as spinning), speaks in the first or second person (commentary, not
-    scene), or names nothing the world holds. Small rewriters write all three; each dilutes or
-    contradicts what the model is asked to draw.
+    The world holds one object on one background, following one path, and the model learned from
+    captions, not stories. After the first sentence, a sentence is dropped when it names another
+    direction (or, once a direction is stated, another motion such as spinning), another object color,
+    background color or shape than the scene so far ("Blue stars, a cloudy sky"), speaks in the first
+    or second person (commentary, not scene), or names nothing the world holds. Small rewriters write
+    all of these; each dilutes or contradicts what the model is asked to draw.
     """
     sentences = re.split(r"(?<=[.!?])\s+", text.strip())
     first, kept = None, []
+    scene: dict[str, set[str]] = {"color": set(), "background": set(), "shape": set()}
     for k, sentence in enumerate(sentences):
         lower = sentence.lower()
         span = _FROM_TO.search(lower)  # "from the top of the screen to the bottom": a path too
         direction = _PATHS.get(span.groups()) if span else stated(sentence)["direction"]
+        named = _named(lower)
         if k and (
             (direction is not None and first is not None and direction != first)
             or (first is not None and _OTHER_MOTION.search(lower))
+            or any(scene[a] and not named[a] <= scene[a] for a in scene)
+            or any(len(scene[a] | named[a]) > 1 for a in ("color", "background"))
             or _PERSON.search(lower)
             or not _WORLD.search(lower)
         ):
             continue
         first = first or direction
+        for a in scene:
+            scene[a] |= named[a]
         kept.append(sentence)
     dropped = len(sentences) - len(kept)
     if not dropped:
@@ -198,4 +215,36 @@ def world_scene(text: str) -> tuple[str, str | None]:
     return " ".join(kept), f"dropped {dropped} sentence(s) that were not one scene of the toy world"
 
 
-__all__ = ["caption", "stated", "world_scene", "SHAPES"]
+_NEGATED = re.compile(r"\b(not|no|never|without)\s+(\w+\s+)?\w+")
+_BARE = {"right": r"\bright\b", "left": r"\bleft\b", "up": r"\bup\b", "down": r"\bdown\b"}
+
+
+def paths(text: str) -> set[str]:
+    """Every direction `text` names in any way (strong phrases, "from the top ... to the bottom" spans and bare
+    words such as "the left corner"), camera pans aside: more than one means a reader cannot tell the path."""
+    text = re.sub(r"\bcamera pans (left|right)\b|\bpan to the (left|right)\b|\bpans? (left|right)\b", "", text.lower())
+    found = {_PATHS[span.groups()] for span in _FROM_TO.finditer(text) if span.groups() in _PATHS}
+    text = _FROM_TO.sub(" ", text)
+    # Phrases first, each cut out once read, so "left to right" does not count as a bare "left" too
+    for tier in (slice(None, -1), slice(-1, None)):
+        for name, patterns in _DIRECTION_PATTERNS.items():
+            for pattern in patterns[tier]:
+                text, hits = re.subn(pattern, " ", text)
+                found |= {name} if hits else set()
+    return found | {name for name, bare in _BARE.items() if re.search(bare, text)}
+
+
+def world_check(text: str) -> str | None:
+    """Why the toy-world model would not follow the motion `text` asks for, or None when it would: the text
+    must name one path and no second one or other motion ("rotates from left to right", "rolling downwards
+    from the left corner" draw neither), or one of the other motions and no path."""
+    directions = paths(text)
+    others = _OTHER_MOTION.search(_NEGATED.sub(" ", text.lower()))  # "does not rotate" names no motion
+    if len(directions) > 1 or (directions and others):
+        return f"the rewrite names more than one path or motion ({', '.join(sorted(directions))})"
+    if not directions and not others:
+        return "the rewrite names no motion of the toy world"
+    return None
+
+
+__all__ = ["caption", "paths", "stated", "world_check", "world_scene", "SHAPES"]
