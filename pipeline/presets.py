@@ -42,8 +42,9 @@ class VideoSpec:
     pipeline_config: dict = field(default_factory=dict)  # pipeline config set at load (e.g. expand_timesteps)
     call_kwargs: dict = field(default_factory=dict)  # extra pipeline call arguments (e.g. LTX's decode_timestep)
     tiny_kind: str = "wan"  # hub_id None: which pipeline.tiny builder makes the weights
-    # "module:function" taking a rewrite and returning (repaired text, note or None): rules of what this
-    # model can draw that a rewrite must keep (e.g. the toy world's objects follow one path)
+    # "module:function" taking a rewrite and the idea's opening words and returning (repaired text, note or
+    # None): rules of what this model can draw that a rewrite must keep (e.g. the toy world's objects follow
+    # one path, stated in the words it was trained on)
     rewrite_repair: str | None = None
     # "module:function" taking a repaired rewrite and returning why this model would draw it wrong (or None):
     # the rewriter then tries the next seed, up to rewrite_attempts, and keeps the first faulted one otherwise
@@ -228,7 +229,7 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
             tokenizer_id=None,  # its own local tokenizer (MiniLM's) is exact
             token_limit=128,  # pipeline.toyworld.model.TOKEN_LIMIT: the length it was trained with
             template_family="toyworld",  # rewrites pick the world's own colors, motions and backgrounds
-            rewrite_repair="pipeline.toyworld.captions:world_scene",
+            rewrite_repair="pipeline.toyworld.captions:drawable_scene",
             rewrite_check="pipeline.toyworld.captions:world_check",  # one clear path or motion, else a new seed
             rewrite_attempts=3,  # ~5 s each on a CPU; about 4 in 10 of gemma-3-270m's rewrites pass
             word_target=(30, 60),

@@ -269,7 +269,7 @@ class Rewriter:
             return text, "the rewriter repeated itself", notes
         text = trim_to_sentence(text, max_words=high)
         if target.rewrite_repair:
-            text, note = _rule(target.rewrite_repair)(text)
+            text, note = _rule(target.rewrite_repair)(text, opening)
             notes += [note] if note else []
         if not text:
             return text, "the rewriter returned nothing usable", notes

@@ -266,3 +266,20 @@ def test_world_check_wants_one_path_or_one_other_motion(text, problem):
     found = world_check(text)
     assert (found is None) if problem is None else (problem in found)
     assert paths("The camera pans left as a ball moves from left to right.") == {"right"}
+
+
+def test_drawable_scene_restates_one_clear_scene_in_the_training_grammar():
+    from pipeline.toyworld.captions import drawable_scene, stated
+
+    text = "A ball rolling: a yellow ball rolls steadily across from the left edge to the right over grey. Soft light."
+    out, note = drawable_scene(text, "A ball rolling")
+    assert out == "A ball rolling: a yellow ball moving left to right on a plain gray background. Soft light."
+    assert stated(out) == {"color": "yellow", "direction": "right", "background": "gray"} and "restated" in note
+    sky = drawable_scene("A star: a white star spins slowly under a teal sky.", "A star")[0]
+    assert sky == "A star: a white star spinning under a teal sky."
+    # two paths: a reader cannot tell which, so nothing is restated (the rewriter's check asks for a new seed)
+    two = "A cube: a blue cube slides down from left to right."
+    assert drawable_scene(two, "A cube")[0] == two
+    # without an opening (a chat rewriter) no sentence is replaced: the clause goes first
+    plain = "A green box rises slowly over the frame. Calm mood."
+    assert drawable_scene(plain)[0] == "A green box moving up. " + plain

@@ -247,4 +247,52 @@ def world_check(text: str) -> str | None:
     return None
 
 
-__all__ = ["caption", "paths", "stated", "world_check", "world_scene", "SHAPES"]
+_SKY = re.compile(r"\b(sky|horizon|ground)\b")
+_GRADIENT = re.compile(r"\bgradient\b")
+
+
+def drawable_scene(text: str, opening: str = "") -> tuple[str, str | None]:
+    """`text` as the toy-world model can draw it, and a note of what changed (the preset's rewrite repair).
+
+    First `world_scene` keeps one scene. Then, when that scene names one path or motion (`world_check`),
+    the sentence that states it is said again in the grammar the model was trained on ("a red ball moving
+    left to right on a plain gray background"), after the idea's own words (`opening`), keeping the
+    rewrite's own choices of shape, color, motion and background; the scene's other sentences, which
+    `world_scene` and `world_check` have found consistent with it, follow. The model follows that grammar
+    (0.98 of clips drew the stated direction) far better than small rewriters' paraphrases of it
+    ("rolls steadily from the left edge across to the right": README, Toy world).
+    """
+    text, note = world_scene(text)
+    if world_check(text) is not None:
+        return text, note
+    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+    lower = re.sub(r"\bgrey\b", "gray", text.lower())
+    named, said = _named(lower), stated(text)
+    directions = paths(text)
+    if directions:
+        motion = MOTION_PHRASES[next(iter(directions))][0]
+    else:
+        other = _OTHER_MOTION.search(_NEGATED.sub(" ", lower)).group(1)
+        motion = next(MOTION_PHRASES[m][0] for m, stem in _MOTION_STEMS.items() if re.match(stem, other))
+    shape = next(iter(named["shape"])) if len(named["shape"]) == 1 else None
+    word = next((w for w in SHAPE_WORDS[shape] if re.search(rf"\b{w}s?\b", lower)), shape) if shape else "shape"
+    subject = " ".join(w for w in (said["color"], word) if w)
+    clause = f"{'an' if subject[0] in 'aeiou' else 'a'} {subject} {motion}"
+    if said["background"]:
+        style = "horizon" if _SKY.search(lower) else "gradient" if _GRADIENT.search(lower) else "solid"
+        clause += " " + BACKGROUND_PHRASES[style][0].format(c=said["background"])
+    if opening:
+        restated = " ".join([f"{opening}: {clause}.", *sentences[1:]])
+    else:  # no opening holds the idea's words: keep every sentence, the clause before them
+        restated = " ".join([clause[0].upper() + clause[1:] + ".", *sentences])
+    return restated, "; ".join(filter(None, [note, "the scene restated in the words the toy-world model learned"]))
+
+
+_MOTION_STEMS = {
+    "bouncing": r"bounc",
+    "growing": r"grow",
+    "shrinking": r"shrink",
+    "spinning": r"spin|rotat",
+    "still": r"still|motionless|stationary",
+}
+__all__ = ["caption", "drawable_scene", "paths", "stated", "world_check", "world_scene", "SHAPES"]
