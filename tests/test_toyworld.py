@@ -271,15 +271,33 @@ def test_world_check_wants_one_path_or_one_other_motion(text, problem):
 def test_drawable_scene_restates_one_clear_scene_in_the_training_grammar():
     from pipeline.toyworld.captions import drawable_scene, stated
 
-    text = "A ball rolling: a yellow ball rolls steadily across from the left edge to the right over grey. Soft light."
+    text = (
+        "A ball rolling: a yellow ball rolls steadily across from the left edge to the right over grey. Soft light."
+        " It glides on toward the far side."  # the scene again in other words: not filler, dropped
+    )
     out, note = drawable_scene(text, "A ball rolling")
     assert out == "A ball rolling: a yellow ball moving left to right on a plain gray background. Soft light."
     assert stated(out) == {"color": "yellow", "direction": "right", "background": "gray"} and "restated" in note
     sky = drawable_scene("A star: a white star spins slowly under a teal sky.", "A star")[0]
     assert sky == "A star: a white star spinning under a teal sky."
-    # two paths: a reader cannot tell which, so nothing is restated (the rewriter's check asks for a new seed)
-    two = "A cube: a blue cube slides down from left to right."
-    assert drawable_scene(two, "A cube")[0] == two
     # without an opening (a chat rewriter) no sentence is replaced: the clause goes first
     plain = "A green box rises slowly over the frame. Calm mood."
     assert drawable_scene(plain)[0] == "A green box moving up. " + plain
+
+
+def test_drawable_scene_puts_the_ideas_motion_first_and_settles_several_paths_by_the_full_phrase():
+    from pipeline.toyworld.captions import drawable_scene
+
+    # the rewrite names two paths; "from left to right" is the one stated in full
+    out, note = drawable_scene("A cube: a blue cube slides down from left to right.", "A cube")
+    assert out == "A cube: a blue cube moving left to right." and "(right)" in note
+    # the idea's own motion wins over the rewrite's
+    assert drawable_scene("A cube going up: a red cube slides from left to right.", "A cube going up")[0] == (
+        "A cube going up: a red cube moving up."
+    )
+    assert drawable_scene("A spinning star: a star spins from left to right.", "A spinning star")[0] == (
+        "A spinning star: a star spinning."
+    )
+    # nothing to go on (no motion named): left as it is, for the rewriter's check to try another seed
+    still = "A box: a box on a gray background."
+    assert drawable_scene(still, "A box")[0] == still
