@@ -130,11 +130,16 @@ _DIRECTION_PATTERNS = {  # checked in order: "from left to right" must win over 
 }
 
 
+_PANS = re.compile(
+    r"\bcamera pans (left|right)\b|\bpan to the (left|right)\b|\bpans? (left|right)\b"
+)  # camera moves, not the object's path
+
+
 def stated(prompt: str) -> dict[str, str | None]:
     """The object color, direction and background color a prompt states (None where it states none or is
     ambiguous), for single-object prompts: the evaluator's expected attributes."""
     text = re.sub(r"\bgrey\b", "gray", prompt.lower())
-    text = re.sub(r"\bcamera pans (left|right)\b|\bpan to the (left|right)\b|\bpans? (left|right)\b", "", text)
+    text = _PANS.sub("", text)
     backgrounds = {m.group(1) for m in _BG_RE.finditer(text)}
     colors = {m.group(1) for m in _COLOR_RE.finditer(text)}
     direction = None
@@ -222,7 +227,7 @@ _BARE = {"right": r"\bright\b", "left": r"\bleft\b", "up": r"\bup\b", "down": r"
 def paths(text: str) -> set[str]:
     """Every direction `text` names in any way (strong phrases, "from the top ... to the bottom" spans and bare
     words such as "the left corner"), camera pans aside: more than one means a reader cannot tell the path."""
-    text = re.sub(r"\bcamera pans (left|right)\b|\bpan to the (left|right)\b|\bpans? (left|right)\b", "", text.lower())
+    text = _PANS.sub("", text.lower())
     found = {_PATHS[span.groups()] for span in _FROM_TO.finditer(text) if span.groups() in _PATHS}
     text = _FROM_TO.sub(" ", text)
     # Phrases first, each cut out once read, so "left to right" does not count as a bare "left" too
@@ -234,12 +239,18 @@ def paths(text: str) -> set[str]:
     return found | {name for name, bare in _BARE.items() if re.search(bare, text)}
 
 
+def _other_motion(text: str) -> str | None:
+    """The first motion other than a path that `text` names, negations aside ("does not rotate" names none)."""
+    found = _OTHER_MOTION.search(_NEGATED.sub(" ", text.lower()))
+    return found.group(1) if found else None
+
+
 def world_check(text: str) -> str | None:
     """Why the toy-world model would not follow the motion `text` asks for, or None when it would: the text
     must name one path and no second one or other motion ("rotates from left to right", "rolling downwards
     from the left corner" draw neither), or one of the other motions and no path."""
     directions = paths(text)
-    others = _OTHER_MOTION.search(_NEGATED.sub(" ", text.lower()))  # "does not rotate" names no motion
+    others = _other_motion(text)
     if len(directions) > 1 or (directions and others):
         return f"the rewrite names more than one path or motion ({', '.join(sorted(directions))})"
     if not directions and not others:
@@ -268,15 +279,15 @@ def drawable_scene(text: str, opening: str = "") -> tuple[str, str | None]:
     lower = re.sub(r"\bgrey\b", "gray", text.lower())
     named, said = _named(lower), stated(text)
     problem, asked = world_check(text), paths(opening)
-    asked_other = None if asked else _OTHER_MOTION.search(_NEGATED.sub(" ", opening.lower()))
+    asked_other = None if asked else _other_motion(opening)
     other = None
     if len(asked) == 1:  # the idea's own motion comes first
         direction = next(iter(asked))
     elif asked_other:
-        direction, other = None, asked_other.group(1)
+        direction, other = None, asked_other
     elif problem is None:  # one path, or none and one other motion
         direction = next(iter(paths(text)), None)
-        other = None if direction else _OTHER_MOTION.search(_NEGATED.sub(" ", lower)).group(1)
+        other = None if direction else _other_motion(text)
     else:  # several: the one a full path phrase states ("slides down from left to right": right), if any
         direction = said["direction"]
         if direction is None:
