@@ -147,6 +147,15 @@ def _previous(path: Path | None, rewriter: str, target, seed: int) -> dict:
     return done
 
 
+def _shard(parser: argparse.ArgumentParser, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    k, _, n = value.partition("/")
+    if not (k.isdigit() and n.isdigit() and 0 <= int(k) < int(n)):
+        parser.error(f"--shard takes K/N with 0 <= K < N, got {value!r}")
+    return int(k), int(n)
+
+
 def main(argv: list[str] | None = None) -> None:
     from pipeline.devices import pick_device
     from pipeline.engine import default_presets
@@ -170,7 +179,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="reuse the rewrites already in --out (same rewriter, template, seed)"
     )
+    parser.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="rewrite only every N-th row from the K-th (0-based) and stop before scoring: run N of these "
+        "with different --out files on N cores, join the files, then score them all with --resume",
+    )
     args = parser.parse_args(argv)
+    shard = _shard(parser, args.shard)
+    if shard and not args.out:
+        parser.error("--shard needs --out")
     if args.out and args.out.exists() and not args.resume:
         sys.exit(f"error: {args.out} exists; pass --resume to continue that run or choose another --out")
 
@@ -188,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
         sink.write("\n")  # the last run was killed mid-line: start a fresh one
     try:
         for i, row in enumerate(rows):
+            if shard and i % shard[1] != shard[0]:
+                continue
             result = done.get(row["prompt"]) or rewriter.rewrite(row["prompt"], target, seed=args.seed)
             results.append(result)
             if sink and row["prompt"] not in done:
@@ -197,6 +218,12 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if sink:
             sink.close()
+
+    if shard:
+        print(
+            f"shard {args.shard}: {len(results)} rewrites in {args.out}; join the shards' files and --resume to score"
+        )
+        return
 
     # 3. Score ours and the references with the same code
     sim = Similarity()

@@ -25,6 +25,10 @@ class RewriterSpec:
     prefix_cache: bool = True  # completion style: compute the few-shot prefix's KV cache once, reuse it
     fast_sampling: bool = True  # prompts.decoding; False: transformers' own sampling (the benchmark's baseline)
     vision: bool = False  # a vision-language model: it sees the reference image (prompts.vision)
+    # Completion style: judge each sentence as it ends (prompts.topic) and write a rejected one again,
+    # up to this many tries; 1 writes the paragraph in one go.
+    sentence_tries: int = 1
+    min_words_kept: int = 0  # when no try passes and the text has this many words, it ends there
 
 
 REWRITER_PRESETS: dict[str, RewriterSpec] = {
@@ -46,6 +50,8 @@ REWRITER_PRESETS: dict[str, RewriterSpec] = {
             # 2-core dev machine 1 thread decoded 8-12 tokens/s and 2 threads 1.6-2 (README).
             cpu_threads=1,
             output_vocabulary="english",
+            sentence_tries=4,
+            min_words_kept=50,
         ),
         RewriterSpec(
             name="qwen2.5-3b-instruct",

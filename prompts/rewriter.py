@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 MAX_PREFIXES = 4  # few-shot prefix KV caches kept (~25 MB each for Gemma 3 270M)
 MAX_ATTEMPTS = 2  # a second seed when the first output is unusable; more costs too much on CPU
+MAX_SENTENCE_DRAWS = 3  # batches of candidates for one sentence before the closest is kept anyway
+MAX_SENTENCE_TOKENS = 60  # a candidate sentence still going after this many tokens is a run-on: dropped
 
 
 class Cancelled(Exception):
@@ -68,6 +70,7 @@ class _Watch:
     def __init__(self, cancel: threading.Event | None, tokenizer=None, prompt_length: int = 0, max_words: int = 0):
         self.cancel = cancel
         self.tokens = 0
+        self.stopped = False
         self.tokenizer, self.prompt_length, self.max_words = tokenizer, prompt_length, max_words
 
     def __call__(self, input_ids, scores, **kwargs):
@@ -80,7 +83,41 @@ class _Watch:
             if last.rstrip().endswith((".", "!", "?")):  # only then is the whole text decoded and counted
                 text = self.tokenizer.decode(input_ids[0, self.prompt_length :], skip_special_tokens=True)
                 stop = len(text.split()) >= self.max_words
+        self.stopped = stop
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+class _SentenceEnds:
+    """A stopping criterion for a batch of candidate sentences: each row stops when it ends a sentence
+    (or the paragraph); the whole batch stops once `need` rows have."""
+
+    def __init__(self, tokenizer, stops: list[int], need: int):
+        self.tokenizer, self.stops, self.need = tokenizer, set(stops), need
+        self._closes: dict[int, bool] = {}
+        self.done = None
+
+    def closes(self, token: int) -> bool:
+        if token not in self._closes:
+            self._closes[token] = token in self.stops or self.tokenizer.decode([token]).rstrip().endswith(
+                (".", "!", "?")
+            )
+        return self._closes[token]
+
+    def reset(self, start: int) -> None:
+        self.start, self.done = start, None
+
+    def sentence(self, tokens: list[int]) -> list[int] | None:
+        """A row's new tokens up to the end of its first sentence, or None if it has not ended one."""
+        return next((tokens[: i + 1] for i, t in enumerate(tokens) if self.closes(t)), None)
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        ended = torch.tensor([self.closes(int(t)) for t in input_ids[:, -1]], device=input_ids.device)
+        self.done = ended if self.done is None else self.done | ended
+        if int(self.done.sum()) >= self.need:
+            return torch.ones_like(self.done)
+        return self.done.clone()
 
 
 class Rewriter:
@@ -98,6 +135,7 @@ class Rewriter:
         self._stop_ids: list[int] | None = None
         self.prefix_store: Path | None = None  # folder where prefix KV caches persist across runs (or None)
         self._prefixes: dict[str, tuple[list[int], object] | None] = {}  # prefix text -> (ids, KV cache)
+        self._registers: dict[str, object] = {}  # template version -> what its examples add to an idea (prompts.topic)
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -411,19 +449,30 @@ class Rewriter:
 
         With `max_words`, writing stops at the first sentence end past that many words (counting the
         forced opening): the rewrite reaches its target length without tokens that would be trimmed.
+        With the spec's `sentence_tries` above 1 (completion style), every sentence is judged as it
+        ends (prompts.topic) and a rejected one is written again from the same point; the text shown
+        shrinks back while that happens.
         """
+        import queue
+
         import torch
-        from transformers import TextIteratorStreamer
 
         with self._lock:
             self._ensure_on_device()
             tok = self.tokenizer
+            gate = None
             if self.spec.style == "completion":
                 text, opening = template.completion_prompt(prompt)
                 inputs = tok(text, return_tensors="pt")
                 past = self._prefix_cache(template, inputs["input_ids"][0].tolist())
                 # One paragraph: a newline ends it (and would start the next few-shot block).
                 stop_ids = self._paragraph_end_ids()
+                if self.spec.sentence_tries > 1:
+                    from prompts.topic import SentenceGate, embedder, register
+
+                    if template.version not in self._registers:
+                        self._registers[template.version] = register(template.examples)
+                    gate = SentenceGate(prompt, embedder().encode, self._registers[template.version])
             else:
                 opening = ""
                 inputs = tok.apply_chat_template(
@@ -431,13 +480,10 @@ class Rewriter:
                 )
                 stop_ids = []
                 past = None
-            inputs = {k: v.to(self.model.device) for k, v in inputs.items()}
-            streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+            ids = inputs["input_ids"].to(self.model.device)
             opening_words = len(opening.split())
-            watch = _Watch(
-                cancel, tok, inputs["input_ids"].shape[-1], max(0, max_words - opening_words) if max_words else 0
-            )
-            failure: list[BaseException] = []
+            watch = _Watch(cancel, tok, ids.shape[-1], max(0, max_words - opening_words) if max_words else 0)
+            events: queue.Queue = queue.Queue()
 
             def run():
                 threads = torch.get_num_threads()
@@ -446,35 +492,113 @@ class Rewriter:
                         torch.set_num_threads(self.spec.cpu_threads)
                     torch.manual_seed(seed)
                     with torch.inference_mode():
-                        stops = [*self._eos_ids(), *stop_ids]
-                        self.model.generate(
-                            **inputs,
-                            **self._sampling(stops, inputs["input_ids"].shape[-1]),
-                            repetition_penalty=self.spec.repetition_penalty,
-                            max_new_tokens=self.spec.max_new_tokens,
-                            stopping_criteria=[watch],
-                            eos_token_id=stops,
-                            streamer=streamer,
-                            past_key_values=past,
-                            pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-                        )
+                        self._write(ids, past, [*self._eos_ids(), *stop_ids], watch, gate, events.put, opening)
                 except BaseException as err:  # re-raised in the caller's thread below
-                    failure.append(err)
-                    streamer.end()
+                    events.put(err)
                 finally:
                     torch.set_num_threads(threads)
+                    events.put(None)
 
             worker = threading.Thread(target=run, daemon=True)
             worker.start()
-            out = opening
-            for piece in streamer:
-                out += piece
-                yield out, watch.tokens
+            while (event := events.get()) is not None:
+                if isinstance(event, BaseException):
+                    worker.join()
+                    raise event
+                yield opening + event, watch.tokens
             worker.join()
-            if failure:
-                raise failure[0]
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
+
+    def _write(self, ids, past, stops: list[int], watch: _Watch, gate, emit, opening: str = "") -> None:
+        """Generate after `ids`, calling `emit` with the new text as it grows.
+
+        Without a gate: one generate() call, token by token. With one: sentence by sentence. Each
+        sentence is drawn `sentence_tries` times side by side (one batch: on a CPU four rows cost
+        about 1.5x one row) until half the rows have ended one, and the gate's best passing
+        candidate is kept. When none passes, the description ends there if it has `min_words_kept`
+        words, else the closest candidate is kept (the checks after generation still apply).
+        """
+        import copy
+
+        import torch
+
+        spec, tok = self.spec, self.tokenizer
+        prompt_length = ids.shape[-1]
+
+        class Stream:  # generate()'s streamer: the prompt first, then each new token (of the first row)
+            def __init__(self, kept: list[int]):
+                self.kept, self.new = kept, None
+
+            def put(self, value):
+                if self.new is None:
+                    self.new = []
+                    return
+                self.new.append(int(value.reshape(-1)[0]))
+                emit(tok.decode(self.kept + self.new, skip_special_tokens=True))
+
+            def end(self):
+                pass
+
+        def call(ids, cache, criteria, max_new_tokens: int, kept: list[int]):
+            return self.model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                **self._sampling(stops, prompt_length),
+                repetition_penalty=spec.repetition_penalty,
+                max_new_tokens=max_new_tokens,
+                stopping_criteria=criteria,
+                eos_token_id=stops,
+                streamer=Stream(kept),
+                past_key_values=cache,
+                pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+            )
+
+        if gate is None:
+            call(ids, past, [watch], spec.max_new_tokens, [])
+            return
+        max_words, watch.max_words = watch.max_words, 0  # counted here, over the kept sentences only
+        rows = spec.sentence_tries
+        ends = _SentenceEnds(tok, stops, need=(rows + 1) // 2)
+        if past is None:
+            from transformers import DynamicCache
+
+            past = DynamicCache(config=self.model.config)
+        kept: list[int] = []
+        draws = 0  # batches drawn for the current sentence
+        while len(kept) < spec.max_new_tokens:
+            if past.get_seq_length() < ids.shape[-1] - 1:  # what is new since the last copy, once, at batch 1
+                self.model(input_ids=ids[:, past.get_seq_length() : -1], past_key_values=past, use_cache=True)
+            batch = copy.deepcopy(past)
+            batch.batch_repeat_interleave(rows)
+            ends.reset(ids.shape[-1])
+            limit = min(MAX_SENTENCE_TOKENS, spec.max_new_tokens - len(kept))
+            out = call(ids.repeat(rows, 1), batch, [watch, ends], limit, kept)
+            if watch.stopped:  # cancelled
+                return
+            written = opening + tok.decode(kept, skip_special_tokens=True)
+            words = word_count(written)
+            candidates = [c for row in range(rows) if (c := ends.sentence(out[row, ids.shape[-1] :].tolist()))]
+            texts = [tok.decode(c, skip_special_tokens=True) for c in candidates]
+            sentences = [(c, t) for c, t in zip(candidates, texts, strict=True) if t.strip()]  # blank: a paragraph end
+            verdicts = gate.judge([t for _, t in sentences], written)
+            for (_, t), v in zip(sentences, verdicts, strict=True):
+                log.debug("sentence %r: %s", t, v)
+            best = max(zip(verdicts, sentences, strict=True), key=lambda b: b[0].score, default=None)
+            draws += 1
+            if best is None or not best[0].ok:
+                if words >= spec.min_words_kept or draws >= MAX_SENTENCE_DRAWS:
+                    return
+                continue  # nothing usable: draw the sentence again
+            if words >= spec.min_words_kept and best[0].score <= gate.score(written):
+                return  # long enough, and no candidate brings the text closer to its aim
+            new = best[1][0]
+            kept += new
+            draws = 0
+            emit(tok.decode(kept, skip_special_tokens=True))
+            if new[-1] in stops or (max_words and word_count(tok.decode(kept, skip_special_tokens=True)) >= max_words):
+                return
+            ids = torch.cat([ids, torch.tensor([new], device=ids.device)], dim=1)
 
 
 def _rule(path: str):

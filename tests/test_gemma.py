@@ -46,6 +46,26 @@ def test_real_rewrite_is_one_clean_paragraph_in_range_or_a_reasoned_fallback(gem
     assert not result.tokens_exact or result.tokens <= target.token_limit
 
 
+def test_real_rewrite_keeps_only_sentences_the_gate_passes(gemma):
+    """Sentence by sentence, candidates that talk to a reader, read like a web page or repeat are never kept."""
+    import re
+
+    from prompts.topic import fault
+
+    rewriter, target = gemma
+    assert rewriter.spec.sentence_tries > 1
+    for prompt in PROMPTS[:3]:
+        result = rewriter.rewrite(prompt, target, seed=2)
+        if result.fallback is not None:
+            continue
+        opening, rest = result.rewritten[: len(prompt)], result.rewritten[len(prompt) :]
+        sentences = re.split(r"(?<=[.!?])\s+", rest)
+        before = opening + sentences[0]
+        for sentence in sentences[1:]:
+            assert fault(" " + sentence, before, prompt) is None, (sentence, result.rewritten)
+            before += " " + sentence
+
+
 def test_real_rewrite_is_seeded(gemma):
     rewriter, target = gemma
     a = rewriter.rewrite(PROMPTS[0], target, seed=5)

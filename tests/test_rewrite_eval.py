@@ -94,3 +94,26 @@ def test_harness_writes_as_it_goes_and_resumes(tmp_path, capsys, monkeypatch):
     assert len(calls) == 1 and again["keep_all"] == first["keep_all"] and again["rows"] == first["rows"]
     records = [json.loads(line) for line in out.read_text().splitlines()[-1:]]  # the redone row, on its own line
     assert records[0]["prompt"] == calls[0]
+
+
+def test_shards_split_the_rewrites_and_resume_scores_their_joined_files(tmp_path, capsys, monkeypatch):
+    from prompts.rewriter import Rewriter
+
+    data = tmp_path / "dev.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows()))
+    argv = ["--rewriter", "tiny-random", "--target", "tiny-random", "--limit", "3", "--data", str(data)]
+    parts = [tmp_path / f"part{k}.jsonl" for k in range(2)]
+    for k, part in enumerate(parts):
+        main([*argv, "--out", str(part), "--shard", f"{k}/2"])
+    assert "shard 1/2" in capsys.readouterr().out  # no report: a shard is not the whole run
+    done = [[json.loads(line)["prompt"] for line in p.read_text().splitlines()] for p in parts]
+    assert done[0] and done[1] and not set(done[0]) & set(done[1])
+    joined = tmp_path / "run.jsonl"
+    joined.write_text(parts[0].read_text() + parts[1].read_text())
+    calls = []
+    monkeypatch.setattr(Rewriter, "rewrite", lambda self, *a, **k: calls.append(a[0]))
+    main([*argv, "--out", str(joined), "--resume"])
+    report = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert calls == [] and report["rows"] == len(done[0]) + len(done[1])
+    with pytest.raises(SystemExit):
+        main([*argv, "--shard", "2/2", "--out", str(tmp_path / "x.jsonl")])
