@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     from prompts.rewriter import Rewriter
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.rewriter")
-    parser.add_argument("--rewriter", default="gemma-3-270m")
+    parser.add_argument("--rewriter", default="gemma-3-270m-int8", help="the fast CPU path; gemma-3-270m is fp32")
     parser.add_argument("--target", default="wan2.1-t2v-1.3b")
     parser.add_argument("--prompts", type=int, default=5)
     parser.add_argument(

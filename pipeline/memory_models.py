@@ -103,6 +103,7 @@ REWRITER_ARCHITECTURES: dict[str, tuple[str, str, dict]] = {
         vocab_size=600, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True)),
 }
+REWRITER_ARCHITECTURES["gemma-3-270m-int8"] = REWRITER_ARCHITECTURES["gemma-3-270m"]  # same model, int8 on CPU only
 
 _CONFIG_CLASSES = {"UMT5EncoderModel": "UMT5Config", "Qwen2ForCausalLM": "Qwen2Config",
                    "Gemma3ForCausalLM": "Gemma3TextConfig", "T5EncoderModel": "T5Config",

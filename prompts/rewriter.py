@@ -449,9 +449,9 @@ class Rewriter:
 
         With `max_words`, writing stops at the first sentence end past that many words (counting the
         forced opening): the rewrite reaches its target length without tokens that would be trimmed.
-        With the spec's `sentence_tries` above 1 (completion style), every sentence is judged as it
-        ends (prompts.topic) and a rejected one is written again from the same point; the text shown
-        shrinks back while that happens.
+        With the spec's `sentence_candidates` (completion style), the model writes sentence by sentence
+        and prompts.topic's gate picks what is kept (`_write`); the text shown shrinks back when a
+        sentence is drawn again.
         """
         import queue
 
@@ -467,7 +467,7 @@ class Rewriter:
                 past = self._prefix_cache(template, inputs["input_ids"][0].tolist())
                 # One paragraph: a newline ends it (and would start the next few-shot block).
                 stop_ids = self._paragraph_end_ids()
-                if self.spec.sentence_tries > 1:
+                if self.spec.sentence_candidates:
                     from prompts.topic import SentenceGate, embedder, register
 
                     if template.version not in self._registers:
@@ -514,12 +514,12 @@ class Rewriter:
         """Generate after `ids`, calling `emit` with the new text as it grows.
 
         Without a gate: one generate() call, token by token. With one: sentence by sentence. Each
-        sentence is drawn `sentence_tries` times side by side (one batch: on a CPU four rows cost
-        about 1.5x one row) until half the rows have ended one, and the gate's best passing
-        candidate is kept. When none passes, the description ends there if it has `min_words_kept`
-        words, else the closest candidate is kept (the checks after generation still apply).
+        sentence is drawn `sentence_candidates` times side by side (one batch; on a CPU four rows cost
+        about 1.5x one row) until half the rows have ended one. A candidate with a fault (prompts.topic)
+        is never kept: when all have one, the sentence is drawn again, up to MAX_SENTENCE_DRAWS
+        batches. Of the rest, the one that brings the text closest to the gate's aim is kept; past
+        `min_words_kept` words the description ends instead when none brings it closer.
         """
-        import copy
 
         import torch
 
@@ -558,13 +558,27 @@ class Rewriter:
             call(ids, past, [watch], spec.max_new_tokens, [])
             return
         max_words, watch.max_words = watch.max_words, 0  # counted here, over the kept sentences only
-        rows = spec.sentence_tries
+        rows = spec.sentence_candidates
         ends = _SentenceEnds(tok, stops, need=(rows + 1) // 2)
         if past is None:
             from transformers import DynamicCache
 
             past = DynamicCache(config=self.model.config)
         kept: list[int] = []
+        try:
+            self._sentences(ids, past, gate, call, ends, watch, kept, stops, max_words, emit, opening)
+        finally:  # the last candidate shown may have been refused
+            emit(tok.decode(kept, skip_special_tokens=True))
+
+    def _sentences(
+        self, ids, past, gate, call, ends, watch, kept: list[int], stops, max_words: int, emit, opening: str
+    ):
+        """The sentence loop of `_write`; `kept` grows in place."""
+        import copy
+
+        import torch
+
+        spec, tok, rows = self.spec, self.tokenizer, self.spec.sentence_candidates
         draws = 0  # batches drawn for the current sentence
         while len(kept) < spec.max_new_tokens:
             if past.get_seq_length() < ids.shape[-1] - 1:  # what is new since the last copy, once, at batch 1
@@ -595,6 +609,8 @@ class Rewriter:
             new = best[1][0]
             kept += new
             draws = 0
+            if rows == 1:  # the batch's cache already holds the sentence (all but its last token, as after generate)
+                past = batch
             emit(tok.decode(kept, skip_special_tokens=True))
             if new[-1] in stops or (max_words and word_count(tok.decode(kept, skip_special_tokens=True)) >= max_words):
                 return
