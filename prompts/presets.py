@@ -25,10 +25,9 @@ class RewriterSpec:
     prefix_cache: bool = True  # completion style: compute the few-shot prefix's KV cache once, reuse it
     fast_sampling: bool = True  # prompts.decoding; False: transformers' own sampling (the benchmark's baseline)
     vision: bool = False  # a vision-language model: it sees the reference image (prompts.vision)
-    # Completion style: write sentence by sentence, drawing each this many times side by side, and keep
-    # what prompts.topic's gate prefers (a faulty sentence is drawn again); 0 writes the paragraph in one go.
-    sentence_candidates: int = 0
-    min_words_kept: int = 0  # past this many words the description may end where no candidate improves it
+    # Completion style: write sentence by sentence and draw a sentence again when prompts.topic finds
+    # it faulty (talking to a reader, web-page text, repeats); False writes the paragraph in one go.
+    sentence_by_sentence: bool = False
 
 
 REWRITER_PRESETS: dict[str, RewriterSpec] = {
@@ -52,8 +51,7 @@ REWRITER_PRESETS: dict[str, RewriterSpec] = {
             # 2-core dev machine 1 thread decoded 8-12 tokens/s and 2 threads 1.6-2 (README).
             cpu_threads=1,
             output_vocabulary="english",
-            sentence_candidates=1,
-            min_words_kept=50,
+            sentence_by_sentence=True,
         ),
         RewriterSpec(
             # The fast CPU path: int8 weights, the paragraph in one go (the speed figures in README).

@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 
 MAX_PREFIXES = 4  # few-shot prefix KV caches kept (~25 MB each for Gemma 3 270M)
 MAX_ATTEMPTS = 2  # a second seed when the first output is unusable; more costs too much on CPU
-MAX_SENTENCE_DRAWS = 3  # batches of candidates for one sentence before the closest is kept anyway
-MAX_SENTENCE_TOKENS = 60  # a candidate sentence still going after this many tokens is a run-on: dropped
+MAX_SENTENCE_DRAWS = 4  # tries of one sentence before the description ends without it
+MAX_SENTENCE_TOKENS = 60  # a sentence still going after this many tokens is a run-on: drawn again
 
 
 class Cancelled(Exception):
@@ -87,37 +87,24 @@ class _Watch:
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
-class _SentenceEnds:
-    """A stopping criterion for a batch of candidate sentences: each row stops when it ends a sentence
-    (or the paragraph); the whole batch stops once `need` rows have."""
+class _SentenceEnd:
+    """A stopping criterion: the last token closes a sentence or the paragraph."""
 
-    def __init__(self, tokenizer, stops: list[int], need: int):
-        self.tokenizer, self.stops, self.need = tokenizer, set(stops), need
+    def __init__(self, tokenizer, stops: list[int]):
+        self.tokenizer, self.stops = tokenizer, set(stops)
         self._closes: dict[int, bool] = {}
-        self.done = None
 
     def closes(self, token: int) -> bool:
         if token not in self._closes:
-            self._closes[token] = token in self.stops or self.tokenizer.decode([token]).rstrip().endswith(
-                (".", "!", "?")
-            )
+            text = self.tokenizer.decode([token]).rstrip()
+            self._closes[token] = token in self.stops or text.endswith((".", "!", "?"))
         return self._closes[token]
-
-    def reset(self, start: int) -> None:
-        self.start, self.done = start, None
-
-    def sentence(self, tokens: list[int]) -> list[int] | None:
-        """A row's new tokens up to the end of its first sentence, or None if it has not ended one."""
-        return next((tokens[: i + 1] for i, t in enumerate(tokens) if self.closes(t)), None)
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
-        ended = torch.tensor([self.closes(int(t)) for t in input_ids[:, -1]], device=input_ids.device)
-        self.done = ended if self.done is None else self.done | ended
-        if int(self.done.sum()) >= self.need:
-            return torch.ones_like(self.done)
-        return self.done.clone()
+        ended = [self.closes(int(t)) for t in input_ids[:, -1]]
+        return torch.tensor(ended, dtype=torch.bool, device=input_ids.device)
 
 
 class Rewriter:
@@ -135,7 +122,6 @@ class Rewriter:
         self._stop_ids: list[int] | None = None
         self.prefix_store: Path | None = None  # folder where prefix KV caches persist across runs (or None)
         self._prefixes: dict[str, tuple[list[int], object] | None] = {}  # prefix text -> (ids, KV cache)
-        self._registers: dict[str, object] = {}  # template version -> what its examples add to an idea (prompts.topic)
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -449,9 +435,8 @@ class Rewriter:
 
         With `max_words`, writing stops at the first sentence end past that many words (counting the
         forced opening): the rewrite reaches its target length without tokens that would be trimmed.
-        With the spec's `sentence_candidates` (completion style), the model writes sentence by sentence
-        and prompts.topic's gate picks what is kept (`_write`); the text shown shrinks back when a
-        sentence is drawn again.
+        With the spec's `sentence_by_sentence` (completion style), a sentence prompts.topic finds
+        faulty is drawn again (`_write`); the text shown shrinks back meanwhile.
         """
         import queue
 
@@ -460,19 +445,14 @@ class Rewriter:
         with self._lock:
             self._ensure_on_device()
             tok = self.tokenizer
-            gate = None
+            idea = None
             if self.spec.style == "completion":
                 text, opening = template.completion_prompt(prompt)
                 inputs = tok(text, return_tensors="pt")
                 past = self._prefix_cache(template, inputs["input_ids"][0].tolist())
                 # One paragraph: a newline ends it (and would start the next few-shot block).
                 stop_ids = self._paragraph_end_ids()
-                if self.spec.sentence_candidates:
-                    from prompts.topic import SentenceGate, embedder, register
-
-                    if template.version not in self._registers:
-                        self._registers[template.version] = register(template.examples)
-                    gate = SentenceGate(prompt, embedder().encode, self._registers[template.version])
+                idea = prompt if self.spec.sentence_by_sentence else None
             else:
                 opening = ""
                 inputs = tok.apply_chat_template(
@@ -492,7 +472,7 @@ class Rewriter:
                         torch.set_num_threads(self.spec.cpu_threads)
                     torch.manual_seed(seed)
                     with torch.inference_mode():
-                        self._write(ids, past, [*self._eos_ids(), *stop_ids], watch, gate, events.put, opening)
+                        self._write(ids, past, [*self._eos_ids(), *stop_ids], watch, idea, events.put, opening)
                 except BaseException as err:  # re-raised in the caller's thread below
                     events.put(err)
                 finally:
@@ -510,23 +490,21 @@ class Rewriter:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
 
-    def _write(self, ids, past, stops: list[int], watch: _Watch, gate, emit, opening: str = "") -> None:
+    def _write(self, ids, past, stops: list[int], watch: _Watch, idea: str | None, emit, opening: str = "") -> None:
         """Generate after `ids`, calling `emit` with the new text as it grows.
 
-        Without a gate: one generate() call, token by token. With one: sentence by sentence. Each
-        sentence is drawn `sentence_candidates` times side by side (one batch; on a CPU four rows cost
-        about 1.5x one row) until half the rows have ended one. A candidate with a fault (prompts.topic)
-        is never kept: when all have one, the sentence is drawn again, up to MAX_SENTENCE_DRAWS
-        batches. Of the rest, the one that brings the text closest to the gate's aim is kept; past
-        `min_words_kept` words the description ends instead when none brings it closer.
+        Without an `idea`: one generate() call. With one (the spec's `sentence_by_sentence`): a call per
+        sentence, each judged by prompts.topic.fault before the next starts. A faulty sentence, or one
+        still going after MAX_SENTENCE_TOKENS, is drawn again from the same point, up to
+        MAX_SENTENCE_DRAWS times; then the description ends before it (the checks after generation
+        still apply: too short is a fallback).
         """
-
         import torch
 
         spec, tok = self.spec, self.tokenizer
         prompt_length = ids.shape[-1]
 
-        class Stream:  # generate()'s streamer: the prompt first, then each new token (of the first row)
+        class Stream:  # generate()'s streamer: the prompt first, then each new token
             def __init__(self, kept: list[int]):
                 self.kept, self.new = kept, None
 
@@ -534,7 +512,7 @@ class Rewriter:
                 if self.new is None:
                     self.new = []
                     return
-                self.new.append(int(value.reshape(-1)[0]))
+                self.new += value.reshape(-1).tolist()
                 emit(tok.decode(self.kept + self.new, skip_special_tokens=True))
 
             def end(self):
@@ -554,67 +532,56 @@ class Rewriter:
                 pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
             )
 
-        if gate is None:
+        if idea is None:
             call(ids, past, [watch], spec.max_new_tokens, [])
             return
-        max_words, watch.max_words = watch.max_words, 0  # counted here, over the kept sentences only
-        rows = spec.sentence_candidates
-        ends = _SentenceEnds(tok, stops, need=(rows + 1) // 2)
-        if past is None:
-            from transformers import DynamicCache
-
-            past = DynamicCache(config=self.model.config)
         kept: list[int] = []
         try:
-            self._sentences(ids, past, gate, call, ends, watch, kept, stops, max_words, emit, opening)
-        finally:  # the last candidate shown may have been refused
+            self._sentences(ids, past, idea, call, watch, kept, stops, emit, opening)
+        finally:  # the last sentence shown may have been refused
             emit(tok.decode(kept, skip_special_tokens=True))
 
-    def _sentences(
-        self, ids, past, gate, call, ends, watch, kept: list[int], stops, max_words: int, emit, opening: str
-    ):
-        """The sentence loop of `_write`; `kept` grows in place."""
+    def _sentences(self, ids, past, idea: str, call, watch: _Watch, kept: list[int], stops, emit, opening: str):
+        """The sentence loop of `_write`; `kept` (the accepted new tokens) grows in place."""
         import copy
 
         import torch
+        from transformers import DynamicCache
 
-        spec, tok, rows = self.spec, self.tokenizer, self.spec.sentence_candidates
-        draws = 0  # batches drawn for the current sentence
+        from prompts.topic import fault
+
+        spec, tok = self.spec, self.tokenizer
+        max_words, watch.max_words = watch.max_words, 0  # counted here, over accepted sentences only
+        ends = _SentenceEnd(tok, stops)
+        past = past if past is not None else DynamicCache(config=self.model.config)
+        draws = 0  # tries of the current sentence
         while len(kept) < spec.max_new_tokens:
-            if past.get_seq_length() < ids.shape[-1] - 1:  # what is new since the last copy, once, at batch 1
+            if past.get_seq_length() < ids.shape[-1] - 1:  # the prompt after the cached prefix, once
                 self.model(input_ids=ids[:, past.get_seq_length() : -1], past_key_values=past, use_cache=True)
-            batch = copy.deepcopy(past)
-            batch.batch_repeat_interleave(rows)
-            ends.reset(ids.shape[-1])
+            trial = copy.deepcopy(past)  # `past` stays as it is in case this sentence is refused
             limit = min(MAX_SENTENCE_TOKENS, spec.max_new_tokens - len(kept))
-            out = call(ids.repeat(rows, 1), batch, [watch, ends], limit, kept)
+            out = call(ids, trial, [watch, ends], limit, kept)
             if watch.stopped:  # cancelled
                 return
-            written = opening + tok.decode(kept, skip_special_tokens=True)
-            words = word_count(written)
-            candidates = [c for row in range(rows) if (c := ends.sentence(out[row, ids.shape[-1] :].tolist()))]
-            texts = [tok.decode(c, skip_special_tokens=True) for c in candidates]
-            sentences = [(c, t) for c, t in zip(candidates, texts, strict=True) if t.strip()]  # blank: a paragraph end
-            verdicts = gate.judge([t for _, t in sentences], written)
-            for (_, t), v in zip(sentences, verdicts, strict=True):
-                log.debug("sentence %r: %s", t, v)
-            best = max(zip(verdicts, sentences, strict=True), key=lambda b: b[0].score, default=None)
-            draws += 1
-            if best is None or not best[0].ok:
-                if words >= spec.min_words_kept or draws >= MAX_SENTENCE_DRAWS:
+            new = out[0, ids.shape[-1] :].tolist()
+            sentence = tok.decode(new, skip_special_tokens=True)
+            if not sentence.strip():  # the paragraph ends here
+                return
+            why = fault(sentence, opening + tok.decode(kept, skip_special_tokens=True), idea)
+            if why is None and not ends.closes(new[-1]):
+                why = "a run-on sentence"
+            log.debug("sentence %r: %s", sentence, why or "kept")
+            if why is not None:
+                draws += 1
+                if draws >= MAX_SENTENCE_DRAWS:
                     return
-                continue  # nothing usable: draw the sentence again
-            if words >= spec.min_words_kept and best[0].score <= gate.score(written):
-                return  # long enough, and no candidate brings the text closer to its aim
-            new = best[1][0]
+                continue
             kept += new
-            draws = 0
-            if rows == 1:  # the batch's cache already holds the sentence (all but its last token, as after generate)
-                past = batch
             emit(tok.decode(kept, skip_special_tokens=True))
             if new[-1] in stops or (max_words and word_count(tok.decode(kept, skip_special_tokens=True)) >= max_words):
                 return
-            ids = torch.cat([ids, torch.tensor([new], device=ids.device)], dim=1)
+            # the trial cache holds the sentence but its last token, as generate leaves it
+            ids, past, draws = torch.cat([ids, torch.tensor([new], device=ids.device)], dim=1), trial, 0
 
 
 def _rule(path: str):

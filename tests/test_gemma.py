@@ -53,7 +53,7 @@ def test_real_rewrite_keeps_only_sentences_the_gate_passes(gemma):
     from prompts.topic import fault
 
     rewriter, target = gemma
-    assert rewriter.spec.sentence_candidates
+    assert rewriter.spec.sentence_by_sentence
     for prompt in PROMPTS[:3]:
         result = rewriter.rewrite(prompt, target, seed=2)
         if result.fallback is not None:
