@@ -460,7 +460,8 @@ class Rewriter:
                 )
                 stop_ids = []
                 past = None
-            ids = inputs["input_ids"].to(self.model.device)
+            extra = {k: v.to(self.model.device) for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+            ids = inputs["input_ids"].to(self.model.device)  # extra: e.g. a vision model's pixel values
             opening_words = len(opening.split())
             watch = _Watch(cancel, tok, ids.shape[-1], max(0, max_words - opening_words) if max_words else 0)
             events: queue.Queue = queue.Queue()
@@ -472,7 +473,7 @@ class Rewriter:
                         torch.set_num_threads(self.spec.cpu_threads)
                     torch.manual_seed(seed)
                     with torch.inference_mode():
-                        self._write(ids, past, [*self._eos_ids(), *stop_ids], watch, idea, events.put, opening)
+                        self._write(ids, past, [*self._eos_ids(), *stop_ids], watch, idea, events.put, opening, extra)
                 except BaseException as err:  # re-raised in the caller's thread below
                     events.put(err)
                 finally:
@@ -490,7 +491,9 @@ class Rewriter:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
 
-    def _write(self, ids, past, stops: list[int], watch: _Watch, idea: str | None, emit, opening: str = "") -> None:
+    def _write(
+        self, ids, past, stops: list[int], watch: _Watch, idea: str | None, emit, opening: str = "", extra=None
+    ) -> None:
         """Generate after `ids`, calling `emit` with the new text as it grows.
 
         Without an `idea`: one generate() call. With one (the spec's `sentence_by_sentence`): a call per
@@ -518,9 +521,10 @@ class Rewriter:
             def end(self):
                 pass
 
-        def call(ids, cache, criteria, max_new_tokens: int, kept: list[int]):
+        def call(ids, cache, criteria, max_new_tokens: int, kept: list[int], **extra):
             return self.model.generate(
                 input_ids=ids,
+                **extra,
                 attention_mask=torch.ones_like(ids),
                 **self._sampling(stops, prompt_length),
                 repetition_penalty=spec.repetition_penalty,
@@ -533,7 +537,7 @@ class Rewriter:
             )
 
         if idea is None:
-            call(ids, past, [watch], spec.max_new_tokens, [])
+            call(ids, past, [watch], spec.max_new_tokens, [], **(extra or {}))
             return
         kept: list[int] = []
         try:
