@@ -1,4 +1,4 @@
-"""Embedded Gemma 3 270M: GGUF from a pip package, converted once to cached safetensors, int8 on CPU."""
+"""Embedded Gemma 3 270M: GGUF from a pip package, converted once to cached safetensors, fp32 or int8 on CPU."""
 
 import contextlib
 import functools
