@@ -20,7 +20,7 @@ from prompts.cleaning import clean, has_loop, trim_to_sentence, word_count
 from prompts.decoding import HoldStops, TopKSampler
 from prompts.language import looks_english
 from prompts.presets import RewriterSpec
-from prompts.templates import Template, load_template, opening_from_idea
+from prompts.templates import SentencePlan, Template, load_template, opening_from_idea
 from prompts.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
@@ -466,6 +466,8 @@ class Rewriter:
             watch = _Watch(cancel, tok, ids.shape[-1], max(0, max_words - opening_words) if max_words else 0)
             events: queue.Queue = queue.Queue()
 
+            stops = [*self._eos_ids(), *stop_ids]
+
             def run():
                 threads = torch.get_num_threads()
                 try:
@@ -473,7 +475,7 @@ class Rewriter:
                         torch.set_num_threads(self.spec.cpu_threads)
                     torch.manual_seed(seed)
                     with torch.inference_mode():
-                        self._write(ids, past, [*self._eos_ids(), *stop_ids], watch, idea, events.put, opening, extra)
+                        self._write(ids, past, stops, watch, idea, events.put, opening, extra, template.plan)
                 except BaseException as err:  # re-raised in the caller's thread below
                     events.put(err)
                 finally:
@@ -492,7 +494,16 @@ class Rewriter:
                 raise Cancelled()
 
     def _write(
-        self, ids, past, stops: list[int], watch: _Watch, idea: str | None, emit, opening: str = "", extra=None
+        self,
+        ids,
+        past,
+        stops: list[int],
+        watch: _Watch,
+        idea: str | None,
+        emit,
+        opening: str = "",
+        extra=None,
+        plan: SentencePlan | None = None,
     ) -> None:
         """Generate after `ids`, calling `emit` with the new text as it grows.
 
@@ -541,37 +552,48 @@ class Rewriter:
             return
         kept: list[int] = []
         try:
-            self._sentences(ids, past, idea, call, watch, kept, stops, emit, opening)
+            self._sentences(ids, past, idea, call, watch, kept, stops, emit, opening, plan or SentencePlan())
         finally:  # the last sentence shown may have been refused
             emit(tok.decode(kept, skip_special_tokens=True))
 
-    def _sentences(self, ids, past, idea: str, call, watch: _Watch, kept: list[int], stops, emit, opening: str):
-        """The sentence loop of `_write`; `kept` (the accepted new tokens) grows in place."""
+    def _sentences(
+        self, ids, past, idea: str, call, watch: _Watch, kept: list[int], stops, emit, opening: str, plan: SentencePlan
+    ):
+        """The sentence loop of `_write`; `kept` (the accepted new tokens) grows in place. `plan`: how the
+        template starts each sentence; a closing sentence ends the description."""
         import copy
 
         import torch
         from transformers import DynamicCache
 
-        from prompts.topic import fault
+        from prompts.topic import fault, subject_of
 
         spec, tok = self.spec, self.tokenizer
         max_words, watch.max_words = watch.max_words, 0  # counted here, over accepted sentences only
         ends = _SentenceEnd(tok, stops)
         past = past if past is not None else DynamicCache(config=self.model.config)
         draws = 0  # tries of the current sentence
+        count = 0  # sentences kept
+        subject = subject_of(idea)
         while len(kept) < spec.max_new_tokens:
             if past.get_seq_length() < ids.shape[-1] - 1:  # the prompt after the cached prefix, once
                 self.model(input_ids=ids[:, past.get_seq_length() : -1], past_key_values=past, use_cache=True)
             trial = copy.deepcopy(past)  # `past` stays as it is in case this sentence is refused
             limit = min(MAX_SENTENCE_TOKENS, spec.max_new_tokens - len(kept))
-            out = call(ids, trial, [watch, ends], limit, kept)
+            # the template's opener of this sentence, fed as if the model had written it
+            lead, last = plan.opener(count, word_count(opening + tok.decode(kept, skip_special_tokens=True)), subject)
+            lead_ids = tok(lead, add_special_tokens=False)["input_ids"] if lead else []
+            run_ids = torch.cat([ids, torch.tensor([lead_ids], device=ids.device)], dim=1) if lead_ids else ids
+            out = call(run_ids, trial, [watch, ends], limit, kept + lead_ids)
             if watch.stopped:  # cancelled
                 return
-            new = out[0, ids.shape[-1] :].tolist()
+            new = lead_ids + out[0, run_ids.shape[-1] :].tolist()
             sentence = tok.decode(new, skip_special_tokens=True)
             if not sentence.strip():  # the paragraph ends here
                 return
             why = fault(sentence, opening + tok.decode(kept, skip_special_tokens=True), idea)
+            if why is None and lead_ids and len(tok.decode(new[len(lead_ids) :], skip_special_tokens=True).split()) < 2:
+                why = "the opener alone"
             if why is None and not ends.closes(new[-1]):
                 why = "a run-on sentence"
             log.debug("sentence %r: %s", sentence, why or "kept")
@@ -581,8 +603,13 @@ class Rewriter:
                     return
                 continue
             kept += new
+            count += 1
             emit(tok.decode(kept, skip_special_tokens=True))
-            if new[-1] in stops or (max_words and word_count(tok.decode(kept, skip_special_tokens=True)) >= max_words):
+            if (
+                last
+                or new[-1] in stops
+                or (max_words and word_count(tok.decode(kept, skip_special_tokens=True)) >= max_words)
+            ):
                 return
             # the trial cache holds the sentence but its last token, as generate leaves it
             ids, past, draws = torch.cat([ids, torch.tensor([new], device=ids.device)], dim=1), trial, 0

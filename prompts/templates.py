@@ -12,6 +12,27 @@ _SENTINEL = "\x00"  # stands for the idea when finding where the request block s
 
 
 @dataclass(frozen=True)
+class SentencePlan:
+    """How a base model's sentences begin when it writes sentence by sentence (a family's openers.txt).
+
+    An opener is fed to the model as if it had written it, so the sentence is about what the
+    template wants next (the idea's subject, the camera) instead of wherever a small model drifts.
+    """
+
+    openers: tuple[str, ...] = ()  # per sentence after the idea's words, in order; "" leaves it to the model
+    closing: str = ""  # opens the sentence written once the description has `closing_after` words; the last one
+    closing_after: int = 0
+
+    def opener(self, index: int, words: int, subject: str) -> tuple[str, bool]:
+        """(how sentence `index` starts, with {subject} filled in; whether it is the closing sentence)."""
+        if self.closing and words >= self.closing_after:
+            text, last = self.closing, True
+        else:
+            text, last = (self.openers[index] if index < len(self.openers) else ""), False
+        return text.replace("{subject}", subject), last
+
+
+@dataclass(frozen=True)
 class Template:
     family: str
     version: str
@@ -19,6 +40,7 @@ class Template:
     system: str
     examples: tuple[tuple[str, str], ...]  # (idea, description)
     completion: str
+    plan: SentencePlan = SentencePlan()
 
     def completion_prompt(self, idea: str) -> tuple[str, str]:
         """The few-shot text for a base model and the opening it must continue from.
@@ -60,6 +82,7 @@ def load_template(family: str) -> Template:
         system=read("system.txt"),
         examples=tuple(_parse_examples(read("examples.txt"))),
         completion=read("completion.txt"),
+        plan=_parse_plan(read("openers.txt")) if (folder / "openers.txt").is_file() else SentencePlan(),
     )
 
 
@@ -80,3 +103,23 @@ def _parse_examples(text: str):
         if not idea.startswith("Idea: ") or not desc:
             raise ValueError(f"malformed example block: {block[:60]!r}")
         yield idea.removeprefix("Idea: ").strip(), desc.strip()
+
+
+def _parse_plan(text: str) -> SentencePlan:
+    """openers.txt: one line per sentence ("*" for a free one), then "closing N: OPENER"; # starts a comment."""
+    openers, closing, after = [], "", 0
+    for line in (raw.strip() for raw in text.splitlines()):
+        if not line or line.startswith("#"):
+            continue
+        if match := re.fullmatch(r"closing (\d+): (.+)", line):
+            after, closing = int(match[1]), _spaced(match[2])
+        elif line == "*":
+            openers.append("")
+        else:
+            openers.append(_spaced(line))
+    return SentencePlan(tuple(openers), closing, after)
+
+
+def _spaced(opener: str) -> str:
+    # it follows a sentence end (or the idea's words, when it starts with punctuation that closes them)
+    return opener if opener[:1] in ".,;:" else " " + opener

@@ -50,3 +50,34 @@ def fault(sentence: str, before: str, idea: str) -> str | None:
     if (runs and len(runs & _runs(before)) > len(runs) / 2) or has_loop(before + sentence):
         return "repeats the text before it"
     return None
+
+
+_CUT = frozenset(
+    "is are was were be being has have had does do can will would in on at with and or of to from by for into onto "
+    "over under near next behind beside above below through across along while as that which who where when "
+    "the a an this its their his her".split()
+)
+
+
+_FRAMING = frozenset(
+    "video videos footage clip shot shots view views up close closeup photo image timelapse lapse".split()
+)
+
+
+def subject_of(idea: str) -> str:
+    """The idea's subject as one noun: the last word before the first verb, preposition or comma
+    ("a cute corgi playing in a park": corgi). A template's sentence openers name it ("The corgi ...")."""
+    words = re.findall(r"[A-Za-z][A-Za-z'-]*|[,.;:!?]", idea)
+    head: list[str] = []
+    for w in words:
+        if w.lower() == "of" and head and head[-1].lower() in _FRAMING:  # "aerial video of a tower": the tower
+            head = []
+            continue
+        if not head and w.lower() in {"a", "an", "the", "some"}:
+            continue
+        if w in ",.;:!?" or w.lower() in _CUT or (w.lower().endswith("ing") and head):
+            break
+        head.append(w)
+    if not head:
+        return "scene"
+    return head[-1].lower() if head[-1].isupper() and len(head[-1]) > 1 else head[-1]  # "A RED CAR": car

@@ -143,3 +143,30 @@ def test_prefix_cache_with_sliding_layers_gives_the_full_prefill_text():
             plain = model.generate(**ids, do_sample=False, max_new_tokens=30)
             reused = model.generate(**ids, do_sample=False, max_new_tokens=30, past_key_values=cache)
         assert plain.tolist() == reused.tolist()
+
+
+def test_real_rewrite_follows_the_templates_sentence_plan(gemma):
+    """Each planned opener starts its sentence, naming the idea's subject; the closing sentence is the last."""
+    import re
+
+    from prompts.cleaning import word_count
+    from prompts.templates import load_template
+    from prompts.topic import subject_of
+
+    rewriter, target = gemma
+    plan = load_template(target.template_family).plan
+    assert any(plan.openers) and plan.closing
+    for prompt in PROMPTS[:2]:
+        result = rewriter.rewrite(prompt, target, seed=3)
+        assert result.fallback is None, result.fallback
+        # sentence 0 is the idea's own words and their continuation; each later one may have an opener
+        sentences = re.split(r"(?<=[.!?])\s+", result.rewritten)
+        planned = 0
+        for k in range(1, len(sentences)):
+            lead, last = plan.opener(k, word_count(" ".join(sentences[:k])), subject_of(prompt))
+            if lead:
+                assert sentences[k].startswith(lead.strip()), (k, lead, result.rewritten)
+                planned += 1
+            if last:
+                assert k == len(sentences) - 1, result.rewritten
+        assert planned >= 2, result.rewritten

@@ -1,4 +1,4 @@
-from prompts.templates import load_template, opening_from_idea
+from prompts.templates import SentencePlan, _parse_plan, load_template, opening_from_idea
 
 
 def test_template_family_loads_with_version_and_examples():
@@ -36,3 +36,19 @@ def test_user_text_cannot_pose_as_scaffolding():
 
 def test_opening_capitalises_and_drops_end_punctuation():
     assert opening_from_idea("  zoom in on a cat!  ") == "Zoom in on a cat"
+
+
+def test_sentence_plan_reads_openers_free_sentences_and_the_closing():
+    plan = _parse_plan("# a comment\n. The {subject}\n*\nThe {subject}\n\nclosing 70: The camera\n")
+    assert plan == SentencePlan((". The {subject}", "", " The {subject}"), " The camera", 70)
+    # the first opener closes the idea's own words; later ones follow a sentence end
+    assert plan.opener(0, 10, "fox") == (". The fox", False)
+    assert plan.opener(1, 30, "fox") == ("", False)
+    assert plan.opener(2, 50, "fox") == (" The fox", False)
+    assert plan.opener(9, 50, "fox") == ("", False)  # past the listed sentences: free
+    assert plan.opener(1, 70, "fox") == (" The camera", True)
+
+
+def test_wan_family_plans_its_sentences_and_other_families_need_not():
+    assert load_template("wan").plan.closing
+    assert load_template("toyworld").plan == SentencePlan()

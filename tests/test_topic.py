@@ -1,6 +1,6 @@
 import pytest
 
-from prompts.topic import fault
+from prompts.topic import fault, subject_of
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,21 @@ def test_fault_refuses_a_third_telling_of_the_same_words():
     before = "A red barn in a meadow. The red barn in a meadow glows at dusk."
     assert "repeats" in fault(" Swallows circle the red barn in a meadow.", before, "a red barn in a meadow")
     assert fault(" Swallows circle the barn.", before, "a red barn in a meadow") is None
+
+
+@pytest.mark.parametrize(
+    ("idea", "subject"),
+    [
+        ("a purple suitcase", "suitcase"),
+        ("A cute happy corgi playing in a park, sunset", "corgi"),
+        ("three dogs running on a beach", "dogs"),
+        ("a lighthouse is standing on a cliff", "lighthouse"),
+        ("aerial video of an old tower in the fog", "tower"),
+        ("close up of grapes on a table", "grapes"),
+        ("A RED CAR", "car"),
+        ("a cup on the left of a laptop, zoom in", "cup"),
+        ("!!!", "scene"),
+    ],
+)
+def test_subject_of_finds_the_ideas_head_noun(idea, subject):
+    assert subject_of(idea) == subject
