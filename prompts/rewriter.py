@@ -566,7 +566,7 @@ class Rewriter:
         import torch
         from transformers import DynamicCache
 
-        from prompts.topic import fault, subject_of
+        from prompts.topic import fault, style_of, subject_of
 
         spec, tok = self.spec, self.tokenizer
         max_words, watch.max_words = watch.max_words, 0  # counted here, over accepted sentences only
@@ -574,14 +574,15 @@ class Rewriter:
         past = past if past is not None else DynamicCache(config=self.model.config)
         draws = 0  # tries of the current sentence
         count = 0  # sentences kept
-        subject = subject_of(idea)
+        subject, style = subject_of(idea), style_of(idea)
         while len(kept) < spec.max_new_tokens:
             if past.get_seq_length() < ids.shape[-1] - 1:  # the prompt after the cached prefix, once
                 self.model(input_ids=ids[:, past.get_seq_length() : -1], past_key_values=past, use_cache=True)
             trial = copy.deepcopy(past)  # `past` stays as it is in case this sentence is refused
             limit = min(MAX_SENTENCE_TOKENS, spec.max_new_tokens - len(kept))
             # the template's opener of this sentence, fed as if the model had written it
-            lead, last = plan.opener(count, word_count(opening + tok.decode(kept, skip_special_tokens=True)), subject)
+            words = word_count(opening + tok.decode(kept, skip_special_tokens=True))
+            lead, last = plan.opener(count, words, subject, style)
             lead_ids = tok(lead, add_special_tokens=False)["input_ids"] if lead else []
             run_ids = torch.cat([ids, torch.tensor([lead_ids], device=ids.device)], dim=1) if lead_ids else ids
             out = call(run_ids, trial, [watch, ends], limit, kept + lead_ids)

@@ -23,13 +23,16 @@ class SentencePlan:
     closing: str = ""  # opens the sentence written once the description has `closing_after` words; the last one
     closing_after: int = 0
 
-    def opener(self, index: int, words: int, subject: str) -> tuple[str, bool]:
-        """(how sentence `index` starts, with {subject} filled in; whether it is the closing sentence)."""
+    def opener(self, index: int, words: int, subject: str, style: str = "") -> tuple[str, bool]:
+        """(how sentence `index` starts, with {subject} and {style} filled in; whether it is the closing
+        sentence). An opener naming {style} leaves the sentence free when the idea names no style."""
         if self.closing and words >= self.closing_after:
             text, last = self.closing, True
         else:
             text, last = (self.openers[index] if index < len(self.openers) else ""), False
-        return text.replace("{subject}", subject), last
+        if "{style}" in text and not style:
+            return "", last
+        return text.replace("{subject}", subject).replace("{style}", style), last
 
 
 @dataclass(frozen=True)

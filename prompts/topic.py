@@ -81,3 +81,23 @@ def subject_of(idea: str) -> str:
     if not head:
         return "scene"
     return head[-1].lower() if head[-1].isupper() and len(head[-1]) > 1 else head[-1]  # "A RED CAR": car
+
+
+_LOOK = re.compile(
+    r"\b(style|painting|art|sketch|drawing|anime|cartoon|illustration|animation|animated|render|"
+    r"black and white|watercolou?r|ukiyo)\b",
+    re.IGNORECASE,
+)
+_NOUN_LOOKS = ("style", "painting", "art", "sketch", "drawing", "illustration", "animation", "render")
+
+
+def style_of(idea: str) -> str:
+    """The look a clause after the idea's subject asks for, or "" ("a fox, oil painting": oil painting;
+    "a fox in the style of Ukiyo": Ukiyo style; "a fox, black and white": black and white style)."""
+    if match := re.search(r"\bin the style of ([^,.;]+)", idea, re.IGNORECASE):
+        return match[1].strip() + " style"
+    for clause in reversed([c.strip() for c in re.split(r"[,;.]", idea)][1:]):
+        if _LOOK.search(clause) and len(clause.split()) <= 4:
+            look = re.sub(r"^(?:in|as)\s+(?:an?\s+|the\s+)?|^(?:an?|the)\s+", "", clause, flags=re.IGNORECASE)
+            return look if look.lower().endswith(_NOUN_LOOKS) else look + " style"
+    return ""

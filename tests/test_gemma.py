@@ -151,7 +151,7 @@ def test_real_rewrite_follows_the_templates_sentence_plan(gemma):
 
     from prompts.cleaning import word_count
     from prompts.templates import load_template
-    from prompts.topic import subject_of
+    from prompts.topic import style_of, subject_of
 
     rewriter, target = gemma
     plan = load_template(target.template_family).plan
@@ -163,7 +163,7 @@ def test_real_rewrite_follows_the_templates_sentence_plan(gemma):
         sentences = re.split(r"(?<=[.!?])\s+", result.rewritten)
         planned = 0
         for k in range(1, len(sentences)):
-            lead, last = plan.opener(k, word_count(" ".join(sentences[:k])), subject_of(prompt))
+            lead, last = plan.opener(k, word_count(" ".join(sentences[:k])), subject_of(prompt), style_of(prompt))
             if lead:
                 assert sentences[k].startswith(lead.strip()), (k, lead, result.rewritten)
                 planned += 1

@@ -49,6 +49,12 @@ def test_sentence_plan_reads_openers_free_sentences_and_the_closing():
     assert plan.opener(1, 70, "fox") == (" The camera", True)
 
 
+def test_a_style_opener_is_used_only_when_the_idea_names_a_style():
+    plan = SentencePlan(("", " The {subject}", " The {style}"))
+    assert plan.opener(2, 30, "fox", "oil painting") == (" The oil painting", False)
+    assert plan.opener(2, 30, "fox", "") == ("", False)
+
+
 def test_wan_family_plans_its_sentences_and_other_families_need_not():
     assert load_template("wan").plan.closing
     assert load_template("toyworld").plan == SentencePlan()

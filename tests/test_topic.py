@@ -1,6 +1,6 @@
 import pytest
 
-from prompts.topic import fault, subject_of
+from prompts.topic import fault, style_of, subject_of
 
 
 @pytest.mark.parametrize(
@@ -48,3 +48,19 @@ def test_fault_refuses_a_third_telling_of_the_same_words():
 )
 def test_subject_of_finds_the_ideas_head_noun(idea, subject):
     assert subject_of(idea) == subject
+
+
+@pytest.mark.parametrize(
+    ("idea", "style"),
+    [
+        ("a fox crossing a frozen river, oil painting", "oil painting"),
+        ("a lighthouse at night, in the style of Ukiyo", "Ukiyo style"),
+        ("a tram climbing a hill, Van Gogh style", "Van Gogh style"),
+        ("a tram climbing a hill, in cyberpunk style", "cyberpunk style"),
+        ("a tram climbing a hill, black and white", "black and white style"),
+        ("a tram climbing a hill, camera pans left", ""),
+        ("watercolor brushes in a jar", ""),  # the subject itself, not a look asked for
+    ],
+)
+def test_style_of_finds_the_look_a_later_clause_asks_for(idea, style):
+    assert style_of(idea) == style
