@@ -503,7 +503,7 @@ class Rewriter:
         emit,
         opening: str = "",
         extra=None,
-        plan: SentencePlan | None = None,
+        plan: SentencePlan = SentencePlan(),
     ) -> None:
         """Generate after `ids`, calling `emit` with the new text as it grows.
 
@@ -552,7 +552,7 @@ class Rewriter:
             return
         kept: list[int] = []
         try:
-            self._sentences(ids, past, idea, call, watch, kept, stops, emit, opening, plan or SentencePlan())
+            self._sentences(ids, past, idea, call, watch, kept, stops, emit, opening, plan)
         finally:  # the last sentence shown may have been refused
             emit(tok.decode(kept, skip_special_tokens=True))
 
@@ -581,8 +581,8 @@ class Rewriter:
             trial = copy.deepcopy(past)  # `past` stays as it is in case this sentence is refused
             limit = min(MAX_SENTENCE_TOKENS, spec.max_new_tokens - len(kept))
             # the template's opener of this sentence, fed as if the model had written it
-            words = word_count(opening + tok.decode(kept, skip_special_tokens=True))
-            lead, last = plan.opener(count, words, subject, style)
+            written = opening + tok.decode(kept, skip_special_tokens=True)
+            lead, last = plan.opener(count, word_count(written), subject, style)
             lead_ids = tok(lead, add_special_tokens=False)["input_ids"] if lead else []
             run_ids = torch.cat([ids, torch.tensor([lead_ids], device=ids.device)], dim=1) if lead_ids else ids
             out = call(run_ids, trial, [watch, ends], limit, kept + lead_ids)
@@ -592,7 +592,7 @@ class Rewriter:
             sentence = tok.decode(new, skip_special_tokens=True)
             if not sentence.strip():  # the paragraph ends here
                 return
-            why = fault(sentence, opening + tok.decode(kept, skip_special_tokens=True), idea)
+            why = fault(sentence, written, idea)
             if why is None and lead_ids and len(tok.decode(new[len(lead_ids) :], skip_special_tokens=True).split()) < 2:
                 why = "the opener alone"
             if why is None and not ends.closes(new[-1]):
