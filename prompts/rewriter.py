@@ -566,7 +566,7 @@ class Rewriter:
         import torch
         from transformers import DynamicCache
 
-        from prompts.topic import fault, style_of, subject_of
+        from prompts.topic import fault, relevance, style_of, subject_of
 
         spec, tok = self.spec, self.tokenizer
         max_words, watch.max_words = watch.max_words, 0  # counted here, over accepted sentences only
@@ -578,36 +578,47 @@ class Rewriter:
         while len(kept) < spec.max_new_tokens:
             if past.get_seq_length() < ids.shape[-1] - 1:  # the prompt after the cached prefix, once
                 self.model(input_ids=ids[:, past.get_seq_length() : -1], past_key_values=past, use_cache=True)
-            trial = copy.deepcopy(past)  # `past` stays as it is in case this sentence is refused
             limit = min(MAX_SENTENCE_TOKENS, spec.max_new_tokens - len(kept))
             # the template's opener of this sentence, fed as if the model had written it
             written = opening + tok.decode(kept, skip_special_tokens=True)
             lead, last = plan.opener(count, word_count(written), subject, style)
             lead_ids = tok(lead, add_special_tokens=False)["input_ids"] if lead else []
             run_ids = torch.cat([ids, torch.tensor([lead_ids], device=ids.device)], dim=1) if lead_ids else ids
-            out = call(run_ids, trial, [watch, ends], limit, kept + lead_ids)
-            if watch.stopped:  # cancelled
-                return
-            new = lead_ids + out[0, run_ids.shape[-1] :].tolist()
-            sentence = tok.decode(new, skip_special_tokens=True)
-            if not sentence.strip():  # the paragraph ends here
-                return
-            why = fault(sentence, written, idea)
-            if why is None and lead_ids and len(tok.decode(new[len(lead_ids) :], skip_special_tokens=True).split()) < 2:
-                why = "the opener alone"
-            if why is None and not ends.closes(new[-1]):
-                why = "a run-on sentence"
-            log.debug("sentence %r: %s", sentence, why or "kept")
-            if why is not None:
-                draws += 1
-                if draws >= MAX_SENTENCE_DRAWS:
+            drafts: list[tuple[list[int], str, DynamicCache]] = []  # fault-free (tokens, text, cache)
+            ended = False  # a draft ended the paragraph
+            while len(drafts) < max(1, spec.sentence_candidates) and draws < MAX_SENTENCE_DRAWS:
+                trial = copy.deepcopy(past)  # `past` stays as it is in case this draft is refused
+                out = call(run_ids, trial, [watch, ends], limit, kept + lead_ids)
+                if watch.stopped:  # cancelled
                     return
-                continue
+                new = lead_ids + out[0, run_ids.shape[-1] :].tolist()
+                sentence = tok.decode(new, skip_special_tokens=True)
+                if not sentence.strip():  # the paragraph ends here
+                    ended = True
+                    break
+                why = fault(sentence, written, idea)
+                if why is None and lead_ids and len(tok.decode(new[len(lead_ids) :], skip_special_tokens=True).split()) < 2:
+                    why = "the opener alone"
+                if why is None and not ends.closes(new[-1]):
+                    why = "a run-on sentence"
+                log.debug("sentence %r: %s", sentence, why or "kept")
+                if why is None:
+                    drafts.append((new, sentence, trial))
+                else:
+                    draws += 1
+            if not drafts:
+                return
+            if len(drafts) > 1:
+                emit(tok.decode(kept, skip_special_tokens=True))  # the drafts shown meanwhile go
+                scores = relevance([text for _, text, _ in drafts], idea)
+                drafts = [drafts[max(range(len(drafts)), key=scores.__getitem__)]]
+            new, _, trial = drafts[0]
             kept += new
             count += 1
             emit(tok.decode(kept, skip_special_tokens=True))
             if (
-                last
+                ended
+                or last
                 or new[-1] in stops
                 or (max_words and word_count(tok.decode(kept, skip_special_tokens=True)) >= max_words)
             ):

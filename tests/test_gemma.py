@@ -170,3 +170,32 @@ def test_real_rewrite_follows_the_templates_sentence_plan(gemma):
             if last:
                 assert k == len(sentences) - 1, result.rewritten
         assert planned >= 2, result.rewritten
+
+
+@pytest.mark.parametrize("drafts", [1, 3])
+def test_real_rewrite_keeps_the_draft_the_judge_ranks_first(gemma, monkeypatch, drafts):
+    """With sentence_candidates N, each sentence is chosen among N fault-free drafts by prompts.topic.relevance."""
+    from dataclasses import replace
+
+    import prompts.topic
+
+    rewriter, target = gemma
+    judged: list[tuple[list[str], str]] = []
+
+    def last_wins(sentences, idea):  # ranks the last draft first, so the choice is visible
+        chosen = sentences[-1]
+        judged.append((list(sentences), chosen))
+        return [float(k) for k in range(len(sentences))]
+
+    monkeypatch.setattr(prompts.topic, "relevance", last_wins)
+    monkeypatch.setattr(rewriter, "spec", replace(rewriter.spec, sentence_candidates=drafts))
+    result = rewriter.rewrite(PROMPTS[1], target, seed=4)
+    assert result.fallback is None, result.fallback
+    if drafts == 1:
+        assert judged == []  # the first draft that passes is kept, with no judge
+        return
+    assert len(judged) >= 3, judged  # one choice per sentence after the idea's words
+    position = 0
+    for sentences, chosen in judged:
+        assert 2 <= len(sentences) <= drafts
+        position = result.rewritten.index(chosen.strip(), position)  # kept, in order
