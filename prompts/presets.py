@@ -28,8 +28,8 @@ class RewriterSpec:
     # Completion style: write sentence by sentence and draw a sentence again when prompts.topic finds
     # it faulty (talking to a reader, web-page text, repeats); False writes the paragraph in one go.
     sentence_by_sentence: bool = False
-    # Sentence by sentence: fault-free drafts of each sentence, of which the one closest in meaning to the
-    # idea is kept (prompts.topic.relevance); 1 keeps the first draft that passes.
+    # Sentence by sentence: fault-free drafts of each sentence, of which the one that best predicts the idea
+    # is kept (Rewriter._channel); 1 keeps the first draft that passes.
     sentence_candidates: int = 1
 
 
@@ -52,7 +52,7 @@ GEMMA_3_270M = RewriterSpec(
     cpu_threads=1,
     output_vocabulary="english",
     sentence_by_sentence=True,
-    # Two drafts of each sentence, the one closer to the idea kept: about twice the decoding time (README).
+    # Two drafts of each sentence, the one that better predicts the idea kept: ~2x the decoding time (README).
     sentence_candidates=2,
 )
 

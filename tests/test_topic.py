@@ -1,6 +1,6 @@
 import pytest
 
-from prompts.topic import fault, relevance, style_of, subject_of
+from prompts.topic import fault, style_of, subject_of
 
 
 @pytest.mark.parametrize(
@@ -64,14 +64,3 @@ def test_subject_of_finds_the_ideas_head_noun(idea, subject):
 )
 def test_style_of_finds_the_look_a_later_clause_asks_for(idea, style):
     assert style_of(idea) == style
-
-
-def test_relevance_ranks_a_sentence_about_the_idea_above_one_about_something_else():
-    drafts = [
-        " The stock market closed lower as investors sold bank shares.",
-        " The corgi bounds across the grass after a red ball.",
-        " Her grandmother knitted a scarf by the fire.",
-    ]
-    scores = relevance(drafts, "a cute corgi playing in a park")
-    assert len(scores) == 3 and all(-1.0 <= s <= 1.0 for s in scores)
-    assert max(range(3), key=scores.__getitem__) == 1, scores
