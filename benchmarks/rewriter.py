@@ -1,7 +1,7 @@
 """Benchmark the rewriter: the shipped path against naive fp32 transformers (and llama.cpp when installed).
 
 `python -m benchmarks.rewriter [--rewriter NAME] [--target NAME] [--prompts N] [--variants A,B]
-[--quantization A,B] [--threads A,B] [--data PATH] [--seed N]` prints one JSON line. Every variant is
+[--quantization A,B] [--threads A,B] [--drafts A,B] [--data PATH] [--seed N]` prints one JSON line. Every variant is
 loaded in this one process with the cache warm (once untimed, then timed) and runs the same prompts, interleaved prompt by
 prompt, so their ratios are fair on a noisy machine. Per variant:
 - `load_s`: loading, with the converted cache already on disk (the first-ever conversion is timed
@@ -18,7 +18,8 @@ prompt, so their ratios are fair on a noisy machine. Per variant:
   the shipped cache stores the merges in a form that loads faster, also through AutoTokenizer;
 - `llama.cpp`: the packaged GGUF through llama-cpp-python, when importable (a benchmark-only extra:
   `pip install llama-cpp-python`, which builds from source);
-- `quant=<method>` / `threads=<n>` variants of the shipped path, from --quantization / --threads.
+- `quant=<method>` / `threads=<n>` / `drafts=<n>` variants of the shipped path, from --quantization /
+  --threads / --drafts (`sentence_candidates`: drafts of each sentence, sentence-by-sentence presets).
 Prompts come from ../shared/eval/vbench/dev.jsonl (a seeded sample) when it exists, else a built-in list.
 """
 
@@ -191,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--quantization", default=None, help="comma-separated quantization methods to add as variants")
     parser.add_argument("--threads", default=None, help="comma-separated CPU decode thread counts to add as variants")
+    parser.add_argument("--drafts", default=None, help="comma-separated drafts per sentence to add as variants")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -214,6 +216,8 @@ def main(argv: list[str] | None = None) -> None:
         variants[f"quant={method}"] = replace(spec, quantization={**spec.quantization, device: method})
     for n in (args.threads or "").split(",") if args.threads else []:
         variants[f"threads={n}"] = replace(spec, cpu_threads=int(n))
+    for n in args.drafts.split(",") if args.drafts else []:
+        variants[f"drafts={n}"] = replace(spec, sentence_candidates=int(n))
 
     # 2. Load each variant (the first load of all may convert the GGUF: timed apart)
     report = {"benchmark": "rewriter", "rewriter": spec.name, "target": target.name, "device": device,

@@ -7,10 +7,10 @@ def test_rewriter_benchmark_prints_one_json_line(capsys, tmp_path):
     from benchmarks.rewriter import main
 
     data = str(tmp_path / "none.jsonl")
-    main(["--rewriter", "tiny-random", "--target", "tiny-random", "--prompts", "2", "--data", data, "--threads", "1"])
+    main(["--rewriter", "tiny-random", "--target", "tiny-random", "--prompts", "2", "--data", data, "--threads", "1", "--drafts", "2"])
     line = capsys.readouterr().out.strip().splitlines()[-1]
     report = json.loads(line)
-    assert set(report["results"]) == {"shipped", "threads=1"}
+    assert set(report["results"]) == {"shipped", "threads=1", "drafts=2"}
     entry = report["results"]["shipped"]
     assert report["prompts"] == 2 and entry["load_s"] > 0 and entry["seconds_per_rewrite"] > 0
     assert entry["first_token_s"] >= entry["load_s"] and entry["decode_tokens_per_s"] > 0
