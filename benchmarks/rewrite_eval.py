@@ -15,6 +15,7 @@ import random
 import statistics
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "vbench" / "dev.jsonl"
@@ -175,6 +176,13 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="cap the added attribute rows (seeded choice) for a quicker, partial run",
     )
+    parser.add_argument(
+        "--drafts",
+        type=int,
+        default=None,
+        help="drafts of each sentence (sentence_candidates, sentence-by-sentence rewriters) instead of the "
+        "preset's; the rewriter is then named NAME+drafts=N in the results",
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write every rewrite as JSONL here, as it is made")
     parser.add_argument(
         "--resume", action="store_true", help="reuse the rewrites already in --out (same rewriter, template, seed)"
@@ -197,7 +205,12 @@ def main(argv: list[str] | None = None) -> None:
     rows = sample(load_rows(args.data), args.limit, args.seed, args.max_attribute_rows)
     device = pick_device()
     target = get_video_spec(args.target)
-    rewriter = Rewriter.load(get_rewriter_spec(args.rewriter or default_presets(device)[0]), device)
+    spec = get_rewriter_spec(args.rewriter or default_presets(device)[0])
+    if args.drafts is not None:
+        if args.drafts < 1:
+            parser.error("--drafts takes a number >= 1")
+        spec = replace(spec, name=f"{spec.name}+drafts={args.drafts}", sentence_candidates=args.drafts)
+    rewriter = Rewriter.load(spec, device)
 
     # 2. Rewrite every prompt (a long run is written as it goes, so it can be resumed)
     done = _previous(args.out, rewriter.spec.name, target, args.seed) if args.resume else {}

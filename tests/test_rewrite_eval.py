@@ -117,3 +117,25 @@ def test_shards_split_the_rewrites_and_resume_scores_their_joined_files(tmp_path
     assert calls == [] and report["rows"] == len(done[0]) + len(done[1])
     with pytest.raises(SystemExit):
         main([*argv, "--shard", "2/2", "--out", str(tmp_path / "x.jsonl")])
+
+
+def test_drafts_runs_are_named_apart_so_resume_never_mixes_them(tmp_path, capsys, monkeypatch):
+    from prompts.rewriter import Rewriter
+
+    data, out = tmp_path / "dev.jsonl", tmp_path / "run.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows()))
+    argv = ["--rewriter", "tiny-random", "--target", "tiny-random", "--limit", "3", "--data", str(data)]
+    main([*argv, "--out", str(out), "--drafts", "2"])
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records and {r["rewriter"] for r in records} == {"tiny-random+drafts=2"}
+    capsys.readouterr()
+    calls = []
+    real = Rewriter.rewrite
+    monkeypatch.setattr(Rewriter, "rewrite", lambda self, *a, **k: calls.append(a[0]) or real(self, *a, **k))
+    main([*argv, "--out", str(out), "--resume"])  # one draft: nothing of the two-draft run is reused
+    assert len(calls) == len(records)
+    calls.clear()
+    main([*argv, "--out", str(out), "--resume", "--drafts", "2"])
+    assert calls == []
+    with pytest.raises(SystemExit):
+        main([*argv, "--drafts", "0"])
