@@ -7,7 +7,22 @@ def test_rewriter_benchmark_prints_one_json_line(capsys, tmp_path):
     from benchmarks.rewriter import main
 
     data = str(tmp_path / "none.jsonl")
-    main(["--rewriter", "tiny-random", "--target", "tiny-random", "--prompts", "2", "--data", data, "--threads", "1", "--drafts", "2"])
+    main(
+        [
+            "--rewriter",
+            "tiny-random",
+            "--target",
+            "tiny-random",
+            "--prompts",
+            "2",
+            "--data",
+            data,
+            "--threads",
+            "1",
+            "--drafts",
+            "2",
+        ]
+    )
     line = capsys.readouterr().out.strip().splitlines()[-1]
     report = json.loads(line)
     assert set(report["results"]) == {"shipped", "threads=1", "drafts=2"}
@@ -24,4 +39,8 @@ def test_pipeline_benchmark_prints_one_json_line(capsys):
     main(["--runs", "1", "--steps", "1", "--frames", "5", "--height", "32", "--width", "32"])
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["ours_median_s"] > 0 and report["bare_median_s"] > 0
-    assert abs(report["ratio"] - report["ours_median_s"] / report["bare_median_s"]) < 1e-3
+    ours, bare = report["ours_median_s"], report["bare_median_s"]
+    # Each figure is rounded to 4 decimals, so the ratio of the rounded medians can be off by
+    # that rounding carried through the division, plus the ratio's own rounding.
+    slack = 5e-5 / (bare - 5e-5) * (1 + ours / bare) + 5e-5
+    assert abs(report["ratio"] - ours / bare) <= slack
