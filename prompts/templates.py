@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
+
+from prompts.topic import is_name
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 _SENTINEL = "\x00"  # stands for the idea when finding where the request block starts
@@ -22,17 +24,31 @@ class SentencePlan:
     openers: tuple[str, ...] = ()  # per sentence after the idea's words, in order; "" leaves it to the model
     closing: str = ""  # opens the sentence written once the description has `closing_after` words; the last one
     closing_after: int = 0
+    looks: tuple[tuple[str, str], ...] = ()  # (pattern, how that style looks): a family's looks.txt
 
     def opener(self, index: int, words: int, subject: str, style: str = "") -> tuple[str, bool]:
-        """(how sentence `index` starts, with {subject} and {style} filled in; whether it is the closing
-        sentence). An opener naming {style} leaves the sentence free when the idea names no style."""
+        """(how sentence `index` starts, with {subject}, {style} and {look} filled in; whether it is the
+        closing sentence). An opener naming {style} leaves the sentence free when the idea names no style;
+        {look} is dropped when `looks` does not describe the style."""
         if self.closing and words >= self.closing_after:
             text, last = self.closing, True
         else:
             text, last = (self.openers[index] if index < len(self.openers) else ""), False
         if "{style}" in text and not style:
             return "", last
+        look = self.look_of(style)
+        text = text.replace(" {look}", f" {look}" if look else "").replace("{look}", look)
+        if is_name(subject):  # "Gwen Stacy reads", not "The Gwen Stacy reads"
+            text = text.replace("The {subject}", "{subject}").replace("the {subject}", "{subject}")
         return text.replace("{subject}", subject).replace("{style}", style), last
+
+    def look_of(self, style: str) -> str:
+        """What the first pattern of `looks` matching `style` says the style looks like, or ""."""
+        if style:
+            for pattern, look in self.looks:
+                if re.search(pattern, style, re.IGNORECASE):
+                    return look
+        return ""
 
 
 @dataclass(frozen=True)
@@ -85,7 +101,10 @@ def load_template(family: str) -> Template:
         system=read("system.txt"),
         examples=tuple(_parse_examples(read("examples.txt"))),
         completion=read("completion.txt"),
-        plan=_parse_plan(read("openers.txt")) if (folder / "openers.txt").is_file() else SentencePlan(),
+        plan=replace(
+            _parse_plan(read("openers.txt")) if (folder / "openers.txt").is_file() else SentencePlan(),
+            looks=tuple(_parse_looks(read("looks.txt"))) if (folder / "looks.txt").is_file() else (),
+        ),
     )
 
 
@@ -121,6 +140,19 @@ def _parse_plan(text: str) -> SentencePlan:
         else:
             openers.append(_spaced(line))
     return SentencePlan(tuple(openers), closing, after)
+
+
+def _parse_looks(text: str):
+    """looks.txt: "PATTERN = LOOK" per line, PATTERN a regular expression matched in the idea's style
+    (first match wins); # starts a comment."""
+    for line in (raw.strip() for raw in text.splitlines()):
+        if not line or line.startswith("#"):
+            continue
+        pattern, sep, look = (part.strip() for part in line.partition(" = "))
+        if not sep or not pattern or not look:
+            raise ValueError(f"malformed looks line: {line[:60]!r}")
+        re.compile(pattern)
+        yield pattern, look
 
 
 def _spaced(opener: str) -> str:

@@ -53,34 +53,46 @@ def fault(sentence: str, before: str, idea: str) -> str | None:
 
 
 _CUT = frozenset(
-    "is are was were be being has have had does do can will would in on at with and or of to from by for into onto "
+    "is are was were be being has have had does do can will would stands sits rests hangs in on at with and or of to from by for into onto "
     "over under near next behind beside above below through across along while as that which who where when "
     "the a an this its their his her".split()
 )
 
 
 _FRAMING = frozenset(
-    "video videos footage clip shot shots view views up close closeup photo image timelapse lapse".split()
+    "video videos footage clip shot shots view views up close closeup photo photos image images picture pictures "
+    "timelapse lapse tableau scene scenes portrait painting".split()
 )
 
 
 def subject_of(idea: str) -> str:
     """The idea's subject as one noun: the last word before the first verb, preposition or comma
-    ("a cute corgi playing in a park": corgi). A template's sentence openers name it ("The corgi ...")."""
+    ("a cute corgi playing in a park": corgi), or a name of several capitalised words with no article
+    before it ("Gwen Stacy reading a book": Gwen Stacy; see is_name). A template's sentence openers
+    name it ("The corgi ...", "Gwen Stacy ...")."""
     words = re.findall(r"[A-Za-z][A-Za-z'-]*|[,.;:!?]", idea)
     head: list[str] = []
+    article = False
     for w in words:
         if w.lower() == "of" and head and head[-1].lower() in _FRAMING:  # "aerial video of a tower": the tower
-            head = []
+            head, article = [], False
             continue
         if not head and w.lower() in {"a", "an", "the", "some"}:
+            article = True
             continue
         if w in ",.;:!?" or w.lower() in _CUT or (w.lower().endswith("ing") and head):
             break
         head.append(w)
     if not head:
         return "scene"
+    if not article and len(head) > 1 and all(w[0].isupper() and not w.isupper() for w in head):
+        return " ".join(head)
     return head[-1].lower() if head[-1].isupper() and len(head[-1]) > 1 else head[-1]  # "A RED CAR": car
+
+
+def is_name(subject: str) -> bool:
+    """Whether subject_of found a name ("Gwen Stacy"), said without "the"."""
+    return " " in subject
 
 
 _LOOK = re.compile(

@@ -1,4 +1,8 @@
-from prompts.templates import SentencePlan, _parse_plan, load_template, opening_from_idea
+import re
+
+import pytest
+
+from prompts.templates import SentencePlan, _parse_looks, _parse_plan, load_template, opening_from_idea
 
 
 def test_template_family_loads_with_version_and_examples():
@@ -53,6 +57,34 @@ def test_a_style_opener_is_used_only_when_the_idea_names_a_style():
     plan = SentencePlan(("", " The {subject}", " The {style}"))
     assert plan.opener(2, 30, "fox", "oil painting") == (" The oil painting", False)
     assert plan.opener(2, 30, "fox", "") == ("", False)
+
+
+def test_a_look_fills_the_style_opener_and_is_dropped_for_a_style_it_does_not_describe():
+    looks = tuple(_parse_looks("# comment\n\\bvan gogh = swirling strokes\n\\bpaint = brushstrokes\n"))
+    plan = SentencePlan(("", " The {style} renders the {subject} in {look}"), looks=looks)
+    # the first matching line wins, case-insensitively
+    assert plan.opener(1, 30, "beach", "Van Gogh painting") == (
+        " The Van Gogh painting renders the beach in swirling strokes",
+        False,
+    )
+    assert plan.opener(1, 30, "fox", "oil painting")[0].endswith("the fox in brushstrokes")
+    assert plan.opener(1, 30, "fox", "pixel art style") == (" The pixel art style renders the fox in", False)
+    assert plan.opener(1, 30, "fox", "") == ("", False)
+    assert plan.look_of("") == ""
+
+
+@pytest.mark.parametrize("text", ["no separator here", "pattern =", "= a look", "(unclosed = a look"])
+def test_malformed_looks_lines_are_refused(text):
+    with pytest.raises((ValueError, re.error)):
+        list(_parse_looks(text))
+
+
+def test_the_wan_looks_describe_common_styles_and_leave_unknown_ones_bare():
+    plan = load_template("wan").plan
+    for style in ("watercolor painting", "Ukiyo style", "pixel art", "black and white style", "charcoal sketch"):
+        assert plan.look_of(style), style
+    assert plan.look_of("Van Gogh style") != plan.look_of("oil painting")  # the specific line comes first
+    assert plan.look_of("whatever style") == ""
 
 
 def test_wan_family_plans_its_sentences_and_other_families_need_not():

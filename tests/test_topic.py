@@ -44,10 +44,25 @@ def test_fault_refuses_a_third_telling_of_the_same_words():
         ("A RED CAR", "car"),
         ("a cup on the left of a laptop, zoom in", "cup"),
         ("!!!", "scene"),
+        ("A tranquil tableau of a red barn in a meadow", "barn"),
+        ("the Parthenon stands on a hill", "Parthenon"),
+        ("Gwen Stacy reading a book, oil painting", "Gwen Stacy"),
+        ("a portrait of Albert Einstein smiling", "Albert Einstein"),
+        ("A Red Car", "Car"),  # an article: not a name
+        ("Bakery shop", "shop"),
     ],
 )
 def test_subject_of_finds_the_ideas_head_noun(idea, subject):
     assert subject_of(idea) == subject
+
+
+def test_openers_name_a_name_without_the():
+    from prompts.templates import SentencePlan
+
+    plan = SentencePlan((" The {subject}", " The {style} renders the {subject} in"))
+    assert plan.opener(0, 20, subject_of("Gwen Stacy reading a book")) == (" Gwen Stacy", False)
+    assert plan.opener(1, 20, "Gwen Stacy", "oil painting")[0] == " The oil painting renders Gwen Stacy in"
+    assert plan.opener(0, 20, subject_of("a red barn")) == (" The barn", False)
 
 
 @pytest.mark.parametrize(
