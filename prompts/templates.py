@@ -28,14 +28,15 @@ class SentencePlan:
 
     def opener(self, index: int, words: int, subject: str, style: str = "") -> tuple[str, bool]:
         """(how sentence `index` starts, with {subject}, {style} and {look} filled in; whether it is the
-        closing sentence). An opener naming {style} leaves the sentence free when the idea names no style;
-        {look} is dropped when `looks` does not describe the style."""
+        closing sentence). An opener naming {style} leaves the sentence free when the idea names no style,
+        unless the opener offers an alternative ("The {style} | The light"); {look} is dropped when `looks`
+        does not describe the style."""
         if self.closing and words >= self.closing_after:
             text, last = self.closing, True
         else:
             text, last = (self.openers[index] if index < len(self.openers) else ""), False
-        if "{style}" in text and not style:
-            return "", last
+        # "A | B": B where A names a style the idea lacks
+        text = next((t for t in text.split(" | ") if style or "{style}" not in t), "")
         look = self.look_of(style)
         text = text.replace(" {look}", f" {look}" if look else "").replace("{look}", look)
         if is_name(subject):  # "Gwen Stacy reads", not "The Gwen Stacy reads"
@@ -137,8 +138,8 @@ def _parse_plan(text: str) -> SentencePlan:
             after, closing = int(match[1]), _spaced(match[2])
         elif line == "*":
             openers.append("")
-        else:
-            openers.append(_spaced(line))
+        else:  # alternatives ("A | B") each start like a sentence
+            openers.append(" | ".join(_spaced(part) for part in line.split(" | ")))
     return SentencePlan(tuple(openers), closing, after)
 
 

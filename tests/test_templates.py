@@ -59,6 +59,12 @@ def test_a_style_opener_is_used_only_when_the_idea_names_a_style():
     assert plan.opener(2, 30, "fox", "") == ("", False)
 
 
+def test_a_style_opener_may_offer_an_alternative_for_ideas_without_a_style():
+    plan = _parse_plan("*\nThe {style} renders the {subject} | The light\n")
+    assert plan.opener(1, 30, "fox", "oil painting") == (" The oil painting renders the fox", False)
+    assert plan.opener(1, 30, "fox", "") == (" The light", False)
+
+
 def test_a_look_fills_the_style_opener_and_is_dropped_for_a_style_it_does_not_describe():
     looks = tuple(_parse_looks("# comment\n\\bvan gogh = swirling strokes\n\\bpaint = brushstrokes\n"))
     plan = SentencePlan(("", " The {style} renders the {subject} in {look}"), looks=looks)
@@ -77,6 +83,12 @@ def test_a_look_fills_the_style_opener_and_is_dropped_for_a_style_it_does_not_de
 def test_malformed_looks_lines_are_refused(text):
     with pytest.raises((ValueError, re.error)):
         list(_parse_looks(text))
+
+
+def test_the_wan_plan_opens_the_third_sentence_with_the_style_or_else_the_lighting():
+    plan = load_template("wan").plan
+    assert plan.opener(2, 30, "fox", "oil painting")[0].startswith(" The oil painting renders the fox in ")
+    assert plan.opener(2, 30, "fox", "") == (" The lighting", False)
 
 
 def test_the_wan_looks_describe_common_styles_and_leave_unknown_ones_bare():
