@@ -135,7 +135,7 @@ def _parse_plan(text: str) -> SentencePlan:
         if not line or line.startswith("#"):
             continue
         if match := re.fullmatch(r"closing (\d+): (.+)", line):
-            after, closing = int(match[1]), _spaced(match[2])
+            after, closing = int(match[1]), " | ".join(_spaced(part) for part in match[2].split(" | "))
         elif line == "*":
             openers.append("")
         else:  # alternatives ("A | B") each start like a sentence
@@ -150,7 +150,7 @@ def _parse_looks(text: str):
         if not line or line.startswith("#"):
             continue
         pattern, sep, look = (part.strip() for part in line.partition(" = "))
-        if not sep or not pattern or not look:
+        if not sep:  # the line is stripped, so both sides of " = " hold something
             raise ValueError(f"malformed looks line: {line[:60]!r}")
         re.compile(pattern)
         yield pattern, look

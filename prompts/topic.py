@@ -73,19 +73,21 @@ def subject_of(idea: str) -> str:
     words = re.findall(r"[A-Za-z][A-Za-z'-]*|[,.;:!?]", idea)
     head: list[str] = []
     article = False
-    for w in words:
+    for i, w in enumerate(words):
         if w.lower() == "of" and head and head[-1].lower() in _FRAMING:  # "aerial video of a tower": the tower
             head, article = [], False
             continue
         if not head and w.lower() in {"a", "an", "the", "some"}:
             article = True
             continue
-        if w in ",.;:!?" or w.lower() in _CUT or (w.lower().endswith("ing") and head):
+        framing = w.lower() in _FRAMING and words[i + 1 : i + 2] == ["of"]  # "oil painting of a cat"
+        if w in ",.;:!?" or w.lower() in _CUT or (w.lower().endswith("ing") and head and not framing):
             break
         head.append(w)
     if not head:
         return "scene"
-    if not article and len(head) > 1 and all(w[0].isupper() and not w.isupper() for w in head):
+    title_case = all(w[0].isupper() for w in words if w[0].isalpha())  # "Red Car Racing": not a name
+    if not article and not title_case and len(head) > 1 and all(w[0].isupper() and not w.isupper() for w in head):
         return " ".join(head)
     return head[-1].lower() if head[-1].isupper() and len(head[-1]) > 1 else head[-1]  # "A RED CAR": car
 

@@ -79,7 +79,7 @@ def test_a_look_fills_the_style_opener_and_is_dropped_for_a_style_it_does_not_de
     assert plan.look_of("") == ""
 
 
-@pytest.mark.parametrize("text", ["no separator here", "pattern =", "= a look", "(unclosed = a look"])
+@pytest.mark.parametrize("text", ["no separator here", "a look =", "= a look", "(unclosed = a look"])
 def test_malformed_looks_lines_are_refused(text):
     with pytest.raises((ValueError, re.error)):
         list(_parse_looks(text))
@@ -95,8 +95,18 @@ def test_the_wan_looks_describe_common_styles_and_leave_unknown_ones_bare():
     plan = load_template("wan").plan
     for style in ("watercolor painting", "Ukiyo style", "pixel art", "black and white style", "charcoal sketch"):
         assert plan.look_of(style), style
-    assert plan.look_of("Van Gogh style") != plan.look_of("oil painting")  # the specific line comes first
+    # a specific line comes before the general one that also matches
+    assert plan.look_of("Van Gogh oil painting") != plan.look_of("oil painting") != plan.look_of("painting")
+    assert plan.look_of("clay animation") != plan.look_of("animated style")
+    assert plan.look_of("vintage watercolor") == plan.look_of("watercolor painting")
+    assert plan.look_of("pastel drawing") != plan.look_of("pencil drawing")
     assert plan.look_of("whatever style") == ""
+
+
+def test_a_closing_opener_may_offer_an_alternative_too():
+    plan = _parse_plan("*\nclosing 40: Painted in {style}, the camera | The camera\n")
+    assert plan.opener(0, 50, "fox", "") == (" The camera", True)
+    assert plan.opener(0, 50, "fox", "oils") == (" Painted in oils, the camera", True)
 
 
 def test_wan_family_plans_its_sentences_and_other_families_need_not():

@@ -49,6 +49,9 @@ def test_fault_refuses_a_third_telling_of_the_same_words():
         ("Gwen Stacy reading a book, oil painting", "Gwen Stacy"),
         ("a portrait of Albert Einstein smiling", "Albert Einstein"),
         ("A Red Car", "Car"),  # an article: not a name
+        ("Red Car", "Car"),  # every word capitalised: a title, not a name
+        ("Oil painting of a cat on a sofa", "cat"),
+        ("a cat painting a fence", "cat"),
         ("Bakery shop", "shop"),
     ],
 )
