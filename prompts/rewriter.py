@@ -576,6 +576,7 @@ class Rewriter:
         draws = 0  # tries of the current sentence
         count = 0  # sentences kept
         subject, style = subject_of(idea), style_of(idea)
+        look = plan.look_of(style)
         while len(kept) < spec.max_new_tokens:
             if past.get_seq_length() < ids.shape[-1] - 1:  # the prompt after the cached prefix, once
                 self.model(input_ids=ids[:, past.get_seq_length() : -1], past_key_values=past, use_cache=True)
@@ -584,6 +585,8 @@ class Rewriter:
             written = opening + tok.decode(kept, skip_special_tokens=True)
             lead, last = plan.opener(count, word_count(written), subject, style)
             lead_ids = tok(lead, add_special_tokens=False)["input_ids"] if lead else []
+            # an opener that says how the style looks is a whole clause: the sentence may end after it
+            complete = bool(look) and look in lead
             run_ids = torch.cat([ids, torch.tensor([lead_ids], device=ids.device)], dim=1) if lead_ids else ids
             drafts: list[tuple[list[int], str, DynamicCache]] = []  # fault-free (tokens, text, cache)
             while len(drafts) < max(1, spec.sentence_candidates) and draws < MAX_SENTENCE_DRAWS:
@@ -602,6 +605,7 @@ class Rewriter:
                 if (
                     why is None
                     and lead_ids
+                    and not complete
                     and len(tok.decode(new[len(lead_ids) :], skip_special_tokens=True).split()) < 2
                 ):
                     why = "the opener alone"

@@ -172,6 +172,24 @@ def test_real_rewrite_follows_the_templates_sentence_plan(gemma):
         assert planned >= 2, result.rewritten
 
 
+def test_real_rewrite_of_a_style_idea_says_how_that_style_looks(gemma):
+    """The style sentence opens with the style and its look from looks.txt, and may end right there."""
+    from prompts.templates import load_template
+    from prompts.topic import style_of
+
+    rewriter, target = gemma
+    plan = load_template(target.template_family).plan
+    for prompt in (
+        "a lighthouse on a cliff at night, watercolor painting",
+        "a fox running through deep snow, pixel art",
+    ):
+        look = plan.look_of(style_of(prompt))
+        assert look, prompt
+        result = rewriter.rewrite(prompt, target, seed=0)
+        assert result.fallback is None, result.fallback
+        assert f"{style_of(prompt)} renders the " in result.rewritten and look in result.rewritten, result.rewritten
+
+
 @pytest.mark.parametrize("drafts", [1, 3])
 def test_real_rewrite_keeps_the_draft_the_judge_ranks_first(gemma, monkeypatch, drafts):
     """With sentence_candidates N, each sentence is chosen among up to N fault-free drafts by Rewriter._channel."""
