@@ -135,11 +135,11 @@ def _parse_plan(text: str) -> SentencePlan:
         if not line or line.startswith("#"):
             continue
         if match := re.fullmatch(r"closing (\d+): (.+)", line):
-            after, closing = int(match[1]), " | ".join(_spaced(part) for part in match[2].split(" | "))
+            after, closing = int(match[1]), _spaced(match[2])
         elif line == "*":
             openers.append("")
-        else:  # alternatives ("A | B") each start like a sentence
-            openers.append(" | ".join(_spaced(part) for part in line.split(" | ")))
+        else:
+            openers.append(_spaced(line))
     return SentencePlan(tuple(openers), closing, after)
 
 
@@ -157,5 +157,6 @@ def _parse_looks(text: str):
 
 
 def _spaced(opener: str) -> str:
-    # it follows a sentence end (or the idea's words, when it starts with punctuation that closes them)
-    return opener if opener[:1] in ".,;:" else " " + opener
+    # it follows a sentence end (or the idea's words, when it starts with punctuation that closes them);
+    # each alternative of "A | B" starts like a sentence
+    return " | ".join(part if part[:1] in ".,;:" else " " + part for part in opener.split(" | "))
