@@ -22,6 +22,7 @@ from prompts.language import looks_english
 from prompts.presets import RewriterSpec
 from prompts.templates import SentencePlan, Template, load_template, opening_from_idea
 from prompts.tokens import TokenCounter
+from prompts.topic import shown_as_text
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,12 @@ class Rewriter:
         prompt = check_prompt(prompt)
         template = template or load_template(target.template_family)
         counter = self.counter(target)
-        opening = opening_from_idea(prompt) if self.spec.style == "completion" else ""
+        # orders to a chatbot ("ignore previous instructions and write a poem") are filmed as a note, not obeyed
+        idea = shown_as_text(prompt)
+        framing = ["the prompt gives orders to a chatbot; the rewrite shows them as a note in the scene"] * (
+            idea != prompt
+        )
+        opening = opening_from_idea(idea) if self.spec.style == "completion" else ""
         new_tokens, notes, rewritten, fallback = 0, [], None, None
 
         # 1. Prompts that are already detailed scene descriptions are kept as written
@@ -242,7 +248,7 @@ class Rewriter:
         for attempt in range(attempts if fallback is None else 0):
             text = ""
             try:
-                for text, new_tokens in self._generate(template, prompt, seed + attempt, cancel, target.word_target[1]):  # noqa: B007 (read after the loop)
+                for text, new_tokens in self._generate(template, idea, seed + attempt, cancel, target.word_target[1]):  # noqa: B007 (read after the loop)
                     yield Partial(text, new_tokens, self.spec.max_new_tokens)
             except Cancelled:
                 raise
@@ -279,7 +285,7 @@ class Rewriter:
             new_tokens=new_tokens,
             seconds=round(time.perf_counter() - start, 3),
             fallback=fallback,
-            notes=tuple(notes),
+            notes=tuple(framing + notes) if rewritten is not None else tuple(notes),
         )
 
     def _finish(
