@@ -113,6 +113,15 @@ def _camera(sentence: str, idea: str) -> str | None:
     return None
 
 
+def camera_move(idea: str) -> str:
+    """The first camera move the idea asks for, as a template's closing sentence says it ("pan left":
+    "pans left", "zooming in": "zooms in"), or ""."""
+    if match := _MOVE.search(idea):
+        what = match[1].lower()
+        return f"{what[:-1] + 'ies' if what.endswith('y') else what + 's'} {_way(match[2])}"
+    return ""
+
+
 def _way(way: str) -> str:
     return _SAME_WAY.get(way.lower(), way.lower())
 

@@ -573,6 +573,7 @@ class Rewriter:
         import torch
         from transformers import DynamicCache
 
+        from prompts.meaning import camera_move
         from prompts.topic import fault, style_of, subject_of
 
         spec, tok = self.spec, self.tokenizer
@@ -581,7 +582,7 @@ class Rewriter:
         past = past if past is not None else DynamicCache(config=self.model.config)
         draws = 0  # tries of the current sentence
         count = 0  # sentences kept
-        subject, style = subject_of(idea), style_of(idea)
+        subject, style, move = subject_of(idea), style_of(idea), camera_move(idea)
         look = plan.look_of(style)
         while len(kept) < spec.max_new_tokens:
             if past.get_seq_length() < ids.shape[-1] - 1:  # the prompt after the cached prefix, once
@@ -589,7 +590,7 @@ class Rewriter:
             limit = min(MAX_SENTENCE_TOKENS, spec.max_new_tokens - len(kept))
             # the template's opener of this sentence, fed as if the model had written it
             written = opening + tok.decode(kept, skip_special_tokens=True)
-            lead, last = plan.opener(count, word_count(written), subject, style)
+            lead, last = plan.opener(count, word_count(written), subject, style, move)
             lead_ids = tok(lead, add_special_tokens=False)["input_ids"] if lead else []
             # an opener that says how the style looks is a whole clause: the sentence may end after it
             complete = bool(look) and look in lead

@@ -26,22 +26,22 @@ class SentencePlan:
     closing_after: int = 0
     looks: tuple[tuple[str, str], ...] = ()  # (pattern, how that style looks): a family's looks.txt
 
-    def opener(self, index: int, words: int, subject: str, style: str = "") -> tuple[str, bool]:
-        """(how sentence `index` starts, with {subject}, {style} and {look} filled in; whether it is the
-        closing sentence). An opener naming {style} leaves the sentence free when the idea names no style,
-        unless the opener offers an alternative ("The {style} | The light"); {look} is dropped when `looks`
-        does not describe the style."""
+    def opener(self, index: int, words: int, subject: str, style: str = "", move: str = "") -> tuple[str, bool]:
+        """(how sentence `index` starts, with {subject}, {style}, {look} and {move} filled in; whether it is the
+        closing sentence). An opener naming {style} or {move} leaves the sentence free when the idea names no
+        style or camera move, unless the opener offers an alternative ("The {style} | The light"); {look} is
+        dropped when `looks` does not describe the style."""
         if self.closing and words >= self.closing_after:
             text, last = self.closing, True
         else:
             text, last = (self.openers[index] if index < len(self.openers) else ""), False
-        # "A | B": B where A names a style the idea lacks
-        text = next((t for t in text.split(" | ") if style or "{style}" not in t), "")
+        # "A | B": B where A names a style or move the idea lacks
+        text = next((t for t in text.split(" | ") if (style or "{style}" not in t) and (move or "{move}" not in t)), "")
         look = self.look_of(style)
         text = text.replace(" {look}", f" {look}" if look else "").replace("{look}", look)
         if is_name(subject):  # "Gwen Stacy reads", not "The Gwen Stacy reads"
             text = text.replace("The {subject}", "{subject}").replace("the {subject}", "{subject}")
-        return text.replace("{subject}", subject).replace("{style}", style), last
+        return text.replace("{subject}", subject).replace("{style}", style).replace("{move}", move), last
 
     def look_of(self, style: str) -> str:
         """What the first pattern of `looks` matching `style` says the style looks like, or ""."""

@@ -109,6 +109,18 @@ def test_a_closing_opener_may_offer_an_alternative_too():
     assert plan.opener(0, 50, "fox", "oils") == (" Painted in oils, the camera", True)
 
 
+def test_the_wan_closing_says_the_camera_move_the_idea_asks_for():
+    from prompts.meaning import camera_move
+
+    plan = load_template("wan").plan
+    assert plan.opener(4, 80, "beach", "", camera_move("a beach at dawn, camera pans left")) == (
+        " The camera pans left",
+        True,
+    )
+    assert plan.opener(4, 80, "cat", "", camera_move("zooming in on a cat")) == (" The camera zooms in", True)
+    assert plan.opener(4, 80, "cat", "", camera_move("a cat on a sofa")) == (" The camera", True)
+
+
 def test_wan_family_plans_its_sentences_and_other_families_need_not():
     assert load_template("wan").plan.closing
     assert load_template("toyworld").plan == SentencePlan()
