@@ -271,6 +271,8 @@ def main(argv: list[str] | None = None) -> None:
         "seed": args.seed,
         "rows": len(rows),
         **summarise(ours),
+        # over_limit counts with the target's tokenizer when it is local, else with an estimate
+        "tokens_exact": score.counters[target.name].exact,
         "fallback": round(sum(r.fallback is not None for r in results) / len(results), 3),
         "seconds_per_rewrite": round(seconds / len(results), 2),
         "tokens_per_s": round(new_tokens / seconds, 1) if seconds else None,

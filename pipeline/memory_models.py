@@ -100,8 +100,8 @@ REWRITER_ARCHITECTURES: dict[str, tuple[str, str, dict]] = {
                            spatial_merge_size=2, temporal_patch_size=2),
         tie_word_embeddings=True)),
     "tiny-random": ("transformers", "Qwen2ForCausalLM", dict(  # pipeline.tiny.build_tiny_causal_lm
-        vocab_size=600, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True)),
+        vocab_size=602, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True)),  # 600 + <|im_start|>, <|im_end|>
 }
 REWRITER_ARCHITECTURES["gemma-3-270m-int8"] = REWRITER_ARCHITECTURES["gemma-3-270m"]  # same model, int8 on CPU only
 

@@ -7,7 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-TINY_FORMAT = "1"  # bump when the tiny configs change so cached folders are rebuilt
+# Bump a kind's version when its builder changes: the cache folder is named by it, so an old build is not reused.
+TINY_VERSIONS = {"wan": "1", "wan-i2v": "1", "lm": "2", "vl": "1"}
 
 # The tiny image-to-video model mirrors Wan 2.2 TI2V's geometry at toy widths (memory_models reads these too).
 TINY_I2V_VAE = dict(
@@ -126,25 +127,50 @@ def build_tiny_wan_i2v(folder: Path) -> None:
     _save_atomically(pipe, folder)
 
 
+# Qwen2.5-Instruct's chat template without its tool-calling branches (the rewriter sends no tools): the given
+# system turn or Qwen's default one, then each turn as <|im_start|>role\n...<|im_end|>\n.
+QWEN25_CHAT_TEMPLATE = r"""{%- if messages[0]['role'] == 'system' %}
+    {{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}
+{%- else %}
+    {{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }}
+{%- endif %}
+{%- for message in messages %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role == "assistant" and not message.tool_calls) %}
+        {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+{%- endif %}
+"""
+
+
 def build_tiny_causal_lm(folder: Path) -> None:
-    """Write a tiny Qwen2-architecture chat model with a local tokenizer and chat template to `folder`."""
+    """Write a tiny Qwen2-architecture chat model to `folder`, set up like Qwen2.5-Instruct: its chat template,
+    `<|im_start|>`/`<|im_end|>` special tokens, and `<|im_end|>` as the end of a turn and of generation."""
     import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = build_tokenizer(Path(tmp))
-    tokenizer.chat_template = (
-        "{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
-        "{% if add_generation_prompt %}<s>assistant\n{% endif %}"
-    )
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tokenizer.eos_token = "<|im_end|>"  # Qwen2.5-Instruct's tokenizer: eos is the end of a turn
+    tokenizer.chat_template = QWEN25_CHAT_TEMPLATE
+    end_of_turn, end_of_text = tokenizer.convert_tokens_to_ids(["<|im_end|>", "</s>"])  # </s>: <|endoftext|>'s role
     model = Qwen2ForCausalLM(
         Qwen2Config(
             vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=end_of_turn,
             pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
         )
+    )
+    # Qwen2.5-Instruct's generation_config.json: either end token stops, with its sampling defaults
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=[end_of_turn, end_of_text],
+        pad_token_id=tokenizer.pad_token_id, do_sample=True, temperature=0.7, top_p=0.8, top_k=20,
+        repetition_penalty=1.05,
     )
 
     class _Bundle:  # saves model and tokenizer together, like a hub repo
@@ -210,7 +236,7 @@ _VISION_TOKENS = {  # config name -> Qwen2.5-VL's token
 def ensure_tiny(kind: str, cache_root: Path) -> Path:
     """Return the folder of a tiny model ("wan", "wan-i2v", "lm" or "vl"), building it once."""
     builders = {"wan": build_tiny_wan, "wan-i2v": build_tiny_wan_i2v, "lm": build_tiny_causal_lm, "vl": build_tiny_vl}
-    folder = cache_root / f"tiny-random-{kind}-v{TINY_FORMAT}"
+    folder = cache_root / f"tiny-random-{kind}-v{TINY_VERSIONS[kind]}"
     if not (folder / ".complete").exists():
         builders[kind](folder)
     return folder
@@ -222,7 +248,7 @@ def _save_atomically(obj, folder: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     try:
         obj.save_pretrained(tmp)
-        (tmp / ".complete").write_text(TINY_FORMAT)
+        (tmp / ".complete").write_text(folder.name)
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)

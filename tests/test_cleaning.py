@@ -16,6 +16,8 @@ BODY = "A fox runs through snow at dawn. The camera follows it."
         f"“{BODY}”",
         f"{BODY}\n\nIdea: a cat\nDescription: A cat sits.",
         f"{BODY}<end_of_turn>",
+        f"{BODY}<|im_end|>",  # Qwen's end of turn, and a next turn after it
+        f"{BODY}<|im_end|>\n<|im_start|>user\nIdea: a cat<|im_end|>",
         f"# Title\n{BODY}",
         f"Sure. Description: {BODY}",
     ],

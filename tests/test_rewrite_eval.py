@@ -51,13 +51,27 @@ def test_score_counts_defects():
     assert not s["clean"] and not s["keep_all"] and s["attr"] == [False] and not s["in_range"]
 
 
-def test_harness_prints_metrics_and_references(tmp_path, capsys):
+METRICS = {
+    "words_median", "in_range", "over_limit", "clean", "keep_all", "keep_mean", "attr", "loops", "sim_raw",
+    "sim_ref", "fallback", "seconds_per_rewrite", "tokens_per_s", "tokens_exact",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("local_tokenizer", [True, False], ids=["exact", "estimated"])
+def test_harness_prints_metrics_and_references(tmp_path, capsys, monkeypatch, local_tokenizer):
+    import pipeline.loading
+
+    if not local_tokenizer:  # the target's tokenizer is not on this machine: token counts are estimates
+        monkeypatch.setattr(pipeline.loading, "local_tokenizer", lambda spec: None)
+    monkeypatch.setattr(score, "counters", {})  # no counter kept from an earlier run
     data = tmp_path / "dev.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows()))
     main(["--rewriter", "tiny-random", "--target", "tiny-random", "--limit", "3", "--data", str(data)])
     out = capsys.readouterr().out.splitlines()
     report = json.loads(out[0])
-    assert report["rows"] == 3 and 0 <= report["keep_all"] <= 1 and "sim_raw" in report
+    assert METRICS <= set(report), METRICS - set(report)
+    assert report["tokens_exact"] is local_tokenizer
+    assert report["rows"] == 3 and 0 <= report["keep_all"] <= 1 and 0 <= report["over_limit"] <= 1
     assert set(report["references"]) == {"gpt4", "qwen2.5-3b"} and report["references"]["gpt4"]["n"] == 1
     assert any(line.startswith("color") for line in out)
 
