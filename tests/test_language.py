@@ -5,9 +5,23 @@ from prompts.language import looks_english, other_language
 
 @pytest.mark.parametrize(
     "text",
-    ["a unicorn eating spaghetti", "A cat on the left of a dog, zoom in", "3 dogs", "Van Gogh style café at night",
-     "a sign that says \"hola\"", "Tokyo street at night, neon", "a croissant on a café table", "a fiesta in Madrid",
-     "tacos al pastor on a plate", "a piñata party", "barn", "piano", "a latte", "Pokémon in a field", "!!!"],
+    [
+        "a unicorn eating spaghetti",
+        "A cat on the left of a dog, zoom in",
+        "3 dogs",
+        "Van Gogh style café at night",
+        'a sign that says "hola"',
+        "Tokyo street at night, neon",
+        "a croissant on a café table",
+        "a fiesta in Madrid",
+        "tacos al pastor on a plate",
+        "a piñata party",
+        "barn",
+        "piano",
+        "a latte",
+        "Pokémon in a field",
+        "!!!",
+    ],
 )
 def test_english(text):
     assert looks_english(text)
@@ -15,12 +29,24 @@ def test_english(text):
 
 @pytest.mark.parametrize(
     "text",
-    ["un gato comiendo espaguetis en la cocina", "une voiture rouge dans la rue avec des arbres",
-     "ein Hund spielt mit einem Ball auf der Wiese", "一只猫在弹钢琴", "кошка играет на пианино",
-     # short prompts: few or no function words to go by
-     "une voiture rouge", "Hund spielt im Park", "gatto nero che dorme", "El gato duerme", "un perro corriendo",
-     "Schmetterling fliegt über Blumen", "um gato dormindo no sofá", "een hond in het park", "kot śpi na kanapie",
-     "Katze"],
+    [
+        "un gato comiendo espaguetis en la cocina",
+        "une voiture rouge dans la rue avec des arbres",
+        "ein Hund spielt mit einem Ball auf der Wiese",
+        "一只猫在弹钢琴",
+        "кошка играет на пианино",
+        # short prompts: few or no function words to go by
+        "une voiture rouge",
+        "Hund spielt im Park",
+        "gatto nero che dorme",
+        "El gato duerme",
+        "un perro corriendo",
+        "Schmetterling fliegt über Blumen",
+        "um gato dormindo no sofá",
+        "een hond in het park",
+        "kot śpi na kanapie",
+        "Katze",
+    ],
 )
 def test_not_english(text):
     assert not looks_english(text)

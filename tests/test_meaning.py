@@ -32,7 +32,10 @@ def test_contradictions_are_named(idea, sentence, why):
         ("three yellow ducks swimming in a pond", " One of the ducks dives, and two yellow flowers float."),
         ("a man holding two apples", " He takes a bite of one apple."),
         ("a cup on the left of a laptop, zoom in", " The camera zooms in on the cup."),
-        ("a cup on the left of a laptop", " The laptop glows to the right of the cup."),  # the same, said from the laptop
+        (
+            "a cup on the left of a laptop",
+            " The laptop glows to the right of the cup.",
+        ),  # the same, said from the laptop
         ("a red cup under a wooden table", " The table stands above the red cup."),
         ("a black cat on the right of a white cat", " The black cat is on the left of the frame."),
         ('a chalkboard that says "exam today"', ' The chalkboard reads "exam today."'),

@@ -231,7 +231,9 @@ def test_orders_to_a_chatbot_are_rewritten_as_a_note_in_the_scene(tiny_engine, m
     assert not any("orders" in note for note in plain.notes)
 
 
-@pytest.mark.parametrize("prompt", ["un gato comiendo espaguetis en la cocina", "une voiture rouge", "Hund spielt im Park"])
+@pytest.mark.parametrize(
+    "prompt", ["un gato comiendo espaguetis en la cocina", "une voiture rouge", "Hund spielt im Park"]
+)
 def test_completion_rewriter_keeps_short_non_english_prompts_too(tiny_engine, monkeypatch, prompt):
     from dataclasses import replace
 
