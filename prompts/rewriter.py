@@ -582,7 +582,7 @@ class Rewriter:
         past = past if past is not None else DynamicCache(config=self.model.config)
         draws = 0  # tries of the current sentence
         count = 0  # sentences kept
-        subject, style, move = subject_of(idea), style_of(idea), camera_move(idea)
+        subject, style, move = subject_of(idea), style_of(idea, plan.looks), camera_move(idea)
         look = plan.look_of(style)
         while len(kept) < spec.max_new_tokens:
             if past.get_seq_length() < ids.shape[-1] - 1:  # the prompt after the cached prefix, once

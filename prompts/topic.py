@@ -108,14 +108,17 @@ _LOOK = re.compile(
 _NOUN_LOOKS = ("style", "painting", "art", "sketch", "drawing", "illustration", "animation", "render")
 
 
-def style_of(idea: str) -> str:
+def style_of(idea: str, looks: tuple[tuple[str, str], ...] = ()) -> str:
     """The look a clause after the idea's subject asks for, or "" ("a fox, oil painting": oil painting;
-    "a fox in the style of Ukiyo": Ukiyo style; "a fox, black and white": black and white style)."""
+    "a fox in the style of Ukiyo": Ukiyo style; "a fox, black and white": black and white style). With
+    `looks` (a template's looks.txt patterns), a clause of one or two words that one of them names counts
+    too, with no style word ("a fox, cyberpunk": cyberpunk style)."""
     if match := re.search(r"\bin the style of ([^,.;]+)", idea, re.IGNORECASE):
         return match[1].strip() + " style"
     for clause in reversed([c.strip() for c in re.split(r"[,;.]", idea)][1:]):
-        if _LOOK.search(clause) and len(clause.split()) <= 4:
-            look = re.sub(r"^(?:in|as)\s+(?:an?\s+|the\s+)?|^(?:an?|the)\s+", "", clause, flags=re.IGNORECASE)
+        look = re.sub(r"^(?:in|as)\s+(?:an?\s+|the\s+)?|^(?:an?|the)\s+", "", clause, flags=re.IGNORECASE)
+        named = len(look.split()) <= 2 and any(_names_last_word(pattern, look) for pattern, _ in looks)
+        if (_LOOK.search(clause) and len(clause.split()) <= 4) or named:
             return look if look.lower().endswith(_NOUN_LOOKS) else look + " style"
     return ""
 
@@ -151,3 +154,9 @@ def shown_as_text(idea: str) -> str:
             run = " ".join(parts[i : next((j for j in range(i, len(parts)) if not orders[j]), len(parts))])
             out.append(("A" if out else "a") + f" handwritten note that reads “{run}”")
     return " ".join(out)
+
+
+def _names_last_word(pattern: str, clause: str) -> bool:
+    """Whether `pattern` matches `clause` in its last word ("retro", "pop art"; not "felt hat")."""
+    last = len(clause) - len(clause.split()[-1]) if clause.split() else 0
+    return any(m.end() > last for m in re.finditer(pattern, clause, re.IGNORECASE))
