@@ -27,7 +27,7 @@ def stems(text: str) -> list[str]:
 
 
 def content_words(text: str) -> list[str]:
-    return [w for w in (w.lower() for w in _WORD.findall(text)) if w not in stopwords()]
+    return [w for w in (w.lower().replace("’", "'") for w in _WORD.findall(text)) if w not in stopwords()]
 
 
 def missing_words(prompt: str, rewrite: str) -> list[str]:
