@@ -14,12 +14,16 @@ import re
 # Latin-script languages wordfreq knows that users most often type instead of English.
 _LATIN_LANGUAGES = tuple("ca cs da de es fi fr hu id it nb nl pl pt ro sk sl sv tr".split())
 MARGIN = 1.5  # Zipf units a word must lean to another language on average, for long prompts
-SHORT_MARGIN = 1.0  # added margin divided by the word count: 2.5 for one word, 2.0 for two...
+SHORT_MARGIN = 1.0  # added margin divided by the word count: 2.5 for one word, 2.0 for two, 1.75 for four...
 _LETTER = re.compile(r"[^\W\d_]")
 _WORD = re.compile(r"[^\W\d_]+")
+_QUOTED = re.compile(r'"[^"]*"|“[^”]*”|«[^»]*»|「[^」]*」')
 
 
 def looks_english(text: str) -> bool:
+    """Whether `text` is English; quoted text ('a sign that reads "ラーメン"') is content in any language."""
+    unquoted = _QUOTED.sub(" ", text)
+    text = unquoted if _LETTER.search(unquoted) else text
     letters = _LETTER.findall(text)
     if not letters:
         return True  # digits and symbols only: nothing to translate

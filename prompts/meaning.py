@@ -1,38 +1,60 @@
-"""Does a sentence contradict what the idea states? Counts, camera moves, relations and quoted text.
+"""Does a sentence contradict what the idea states? Counts, camera moves, pace, relations and quoted text.
 
 The rewrite opens with the idea's own words, so they are always there; a small model may still go on
-to say otherwise ("three dogs ... The two dogs", "zoom in ... the camera zooms out", "a cup on the
-left of a laptop ... the laptop on the left of the cup", "says "open" ... reads "closed""). The
-embedded rewriter draws such a sentence again (prompts.topic.fault). Words are compared by their
-Snowball stems (prompts.preservation.stems), so "duck" and "ducks" are one word.
+to say otherwise ("three dogs ... The two dogs", "zoom in ... the camera zooms out", "slow motion ...
+in fast motion", "a cup on the left of a laptop ... the laptop on the left of the cup", "says "open"
+... reads "closed""). The embedded rewriter draws such a sentence again (prompts.topic.fault).
+Relations compare words by their Snowball stems (prompts.preservation.stems).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 
-from prompts.preservation import stems
+from prompts.preservation import stem_words, stems
 
 _NUMBERS = {
-    w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split()) if i
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+    if i
 }
-_NUMBER = r"\b(\d+|" + "|".join(_NUMBERS) + r")\b"
-_QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”')
+# a number, and whether "the", "these", "all" and the like make it the whole group ("the two dogs")
+_COUNT = re.compile(
+    r"(?:\b(the|these|those|all(?:\s+the)?|its|their)\s+)?\b(\d+|"
+    + "|".join(_NUMBERS)
+    + r")\b((?:\s+[a-z][a-z'-]*){1,3})"
+)
+_PHRASE_ENDS = frozenset(
+    "is are was were and or of in on at with to from by for into onto over under near behind beside above below "
+    "that which who while as the a an their its his her".split()
+)
+_QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|«([^»]+)»|(?<!\w)\'([^\'\n]+)\'(?!\w)')
 
-# camera moves: (what moves, which way); "static" allows none
+# camera moves: the verb, which ways it goes, and the clause around it naming the camera or starting with it
 _MOVE = re.compile(
-    r"\b(pan|tilt|zoom|dolly|truck)(?:s|ing|ning|ed|ned)?\s+(?:slowly\s+|gently\s+)?(?:to\s+the\s+)?"
-    r"(left|right|up|down|in|out|forward|back(?:ward)?)\b",
+    r"\b(pan|tilt|zoom|doll(?:y|ie)|truck)(?:s|ing|ning|ed|ned)?(?:\s+|-)(?:slowly\s+|gently\s+|quickly\s+)?"
+    r"(?:(?:from\s+(?:the\s+)?(?:left|right|top|bottom)\s+)?to\s+(?:the\s+)?)?"
+    r"(left|right|up|down|in|into|out|forward|back(?:ward)?|upwards?|downwards?)\b",
     re.IGNORECASE,
 )
+_WAYS = {"pan": {"left", "right"}, "tilt": {"up", "down"}, "zoom": {"in", "out"}, "dolly": {"in", "out"},
+         "truck": {"left", "right"}}  # fmt: skip
+_SAME_WAY = {"into": "in", "forward": "in", "back": "out", "backward": "out", "upward": "up", "upwards": "up",
+             "downward": "down", "downwards": "down"}  # fmt: skip
+_CAMERA = re.compile(r"\b(camera|shot|lens|view|footage|video|frame|filmed|film)\b", re.IGNORECASE)
 _STATIC = re.compile(r"\b(static|still|fixed|stationary|locked[- ]off)\s+(camera|shot)\b", re.IGNORECASE)
-_SAME_WAY = {"backward": "back", "forward": "in"}  # a dolly forward is a dolly in
+_SLOW = re.compile(r"\bslow[- ]?(?:motion|mo)\b", re.IGNORECASE)
+_FAST = re.compile(r"\b(?:fast[- ]motion|sped[- ]up|time[- ]?lapse|fast[- ]forward(?:ed)?|hyperlapse)\b", re.IGNORECASE)
 
 # relations and their opposites, as regular expressions over lower-case text
 _RELATIONS = {
-    "left of": r"(?:on|to) the left of",
-    "right of": r"(?:on|to) the right of",
-    "above": r"above",
+    "left of": r"(?:on|to) the left(?: side)? of",
+    "right of": r"(?:on|to) the right(?: side)? of",
+    "above": r"above|on top of|atop",
     "below": r"below|beneath|underneath|under",
     "in front of": r"in front of",
     "behind": r"behind",
@@ -44,10 +66,18 @@ _WINDOW = 6  # words either side of a relation where its two things are looked f
 
 def contradiction(sentence: str, idea: str) -> str | None:
     """What `sentence` says against `idea`, or None."""
-    for check in (_quotes, _counts, _camera, _relations):
+    for check in (_quotes, _counts, _camera, _pace, _relations):
         if why := check(sentence, idea):
             return why
     return None
+
+
+def camera_move(idea: str) -> str:
+    """The first camera move the idea asks for, as a template's closing sentence says it ("pan left":
+    "pans left", "zooming in": "zooms in"), or ""."""
+    for what, way in _moves(idea):
+        return f"{what[:-1] + 'ies' if what.endswith('y') else what + 's'} {way}"
+    return ""
 
 
 def _quotes(sentence: str, idea: str) -> str | None:
@@ -60,7 +90,7 @@ def _quotes(sentence: str, idea: str) -> str | None:
 
 
 def _quoted(text: str) -> list[str]:
-    return [a or b for a, b in _QUOTED.findall(text)]
+    return [next(g for g in groups if g) for groups in _QUOTED.findall(text)]
 
 
 def _bare(quote: str) -> str:
@@ -68,41 +98,52 @@ def _bare(quote: str) -> str:
 
 
 def _counts(sentence: str, idea: str) -> str | None:
-    """A count the idea gives ("three yellow ducks") said as another number of the same thing ("two ducks")."""
-    counted = {phrase[-1]: number for number, phrase in _numbered(idea)}  # the phrase's last word names it
-    for number, phrase in _numbered(sentence):
-        if number == 1:  # "a bite of one apple", "one ear up": one of them, not a count
-            continue
-        for word in phrase:
-            if word in counted and counted[word] != number:
-                return f"changes a count the idea gives ({number} instead of {counted[word]})"
+    """A count the idea gives ("three yellow ducks") said as another number of the same thing: of the whole
+    group ("the two ducks") or more of them ("four ducks"). "Two ducks dive" may be two of the three, and
+    "two dog bowls" counts bowls: only the same word as the idea's, plural and all, is the same thing."""
+    counted = {words[-1]: number for number, words, _ in _numbered(idea)}  # the phrase's last word names it
+    for number, words, whole in _numbered(sentence):
+        for word in words:
+            if word in counted and counted[word] != number and (whole or number > counted[word]):
+                return f"changes a count the idea gives ({number} {word} instead of {counted[word]})"
     return None
 
 
-def _numbered(text: str) -> list[tuple[int, list[str]]]:
-    """(number, stems of the words after it) for "three yellow ducks", "2 cats": up to three words, up to a
-    comma, "of" or another word that ends a noun phrase, or a word in -ing."""
+def _numbered(text: str) -> list[tuple[int, list[str], bool]]:
+    """(number, the words after it, whether it counts the whole group) for "three yellow ducks", "the 2 cats":
+    up to three words, up to a word that ends a noun phrase ("one of the dogs" counts nothing) or one in -ing."""
     out = []
-    for match in re.finditer(_NUMBER + r"((?:\s+[a-z][a-z'-]*){1,3})", text.lower()):
-        phrase = []
-        for w in match[2].split():
-            if w in _PHRASE_ENDS or (w.endswith("ing") and phrase):
-                break  # "one of the dogs" counts nothing
-            phrase.append(w)
-        if phrase:
-            out.append((int(match[1]) if match[1].isdigit() else _NUMBERS[match[1]], stems(" ".join(phrase))))
+    for match in _COUNT.finditer(text.lower()):
+        words = []
+        for w in match[3].split():
+            if w in _PHRASE_ENDS or (w.endswith("ing") and words):
+                break
+            words.append(w)
+        if words:
+            out.append((int(match[2]) if match[2].isdigit() else _NUMBERS[match[2]], words, bool(match[1])))
     return out
 
 
-_PHRASE_ENDS = frozenset(
-    "is are was were and or of in on at with to from by for into onto over under near behind beside above below "
-    "that which who while as the a an their its his her".split()
-)
+def _moves(text: str) -> list[tuple[str, str]]:
+    """(verb, way) of each camera move in `text`: a clause that names the camera, or starts with the move
+    ("zoom in on two cats", "..., pan left"); "a pickup truck in the desert" or "birds zoom in and out of
+    the trees" move no camera."""
+    out = []
+    for match in _MOVE.finditer(text):
+        what = "dolly" if match[1].lower().startswith("doll") else match[1].lower()
+        way = _SAME_WAY.get(match[2].lower(), match[2].lower())
+        start = max(text.rfind(p, 0, match.start()) for p in ",.;:!?") + 1
+        ends = [i for i in (text.find(p, match.end()) for p in ",.;:!?") if i >= 0]
+        clause = text[start : min(ends) if ends else len(text)]
+        leads = not re.sub(r"(?i)\b(?:then|and|slowly|now|the|camera)\b", "", text[start : match.start()]).strip()
+        if way in _WAYS[what] and (leads or _CAMERA.search(clause)):
+            out.append((what, way))
+    return out
 
 
 def _camera(sentence: str, idea: str) -> str | None:
-    wanted = {what.lower(): _way(way) for what, way in _MOVE.findall(idea)}
-    moves = [(what.lower(), _way(way)) for what, way in _MOVE.findall(sentence)]
+    wanted = dict(reversed(_moves(idea)))  # the first move of each kind
+    moves = _moves(sentence)
     if _STATIC.search(idea) and moves:
         return f"moves the camera ({moves[0][0]} {moves[0][1]}) in a static shot"
     if wanted and _STATIC.search(sentence):
@@ -113,24 +154,26 @@ def _camera(sentence: str, idea: str) -> str | None:
     return None
 
 
-def camera_move(idea: str) -> str:
-    """The first camera move the idea asks for, as a template's closing sentence says it ("pan left":
-    "pans left", "zooming in": "zooms in"), or ""."""
-    if match := _MOVE.search(idea):
-        what = match[1].lower()
-        return f"{what[:-1] + 'ies' if what.endswith('y') else what + 's'} {_way(match[2])}"
-    return ""
-
-
-def _way(way: str) -> str:
-    return _SAME_WAY.get(way.lower(), way.lower())
+def _pace(sentence: str, idea: str) -> str | None:
+    slow, fast = bool(_SLOW.search(idea)), bool(_FAST.search(idea))
+    if slow and not fast and _FAST.search(sentence):
+        return "speeds up the slow motion the idea asks for"
+    if fast and not slow and _SLOW.search(sentence):
+        return "slows down the fast motion or time-lapse the idea asks for"
+    return None
 
 
 def _relations(sentence: str, idea: str) -> str | None:
     """A relation the idea states between two things ("a cup on the left of a laptop"), said the other way
     round (the laptop on the left of the cup) or turned into its opposite (the cup on the right of it)."""
-    for name, a, b in _stated(idea):
-        for found, before, after in _around(sentence, {name, _OPPOSITE[name]}):
+    stated = _stated(idea)
+    if not stated:
+        return None
+    said = _around(sentence.lower(), set(_RELATIONS), stem=True)
+    for name, a, b in stated:
+        for found, before, after in said:
+            if found not in (name, _OPPOSITE[name]):
+                continue
             x = next((w for w in reversed(before) if w in (a, b)), None)
             y = next((w for w in after if w in (a, b)), None)
             if found == name and (x, y) == (b, a):
@@ -140,12 +183,12 @@ def _relations(sentence: str, idea: str) -> str | None:
     return None
 
 
-def _stated(idea: str) -> list[tuple[str, str, str]]:
+def _stated(idea: str) -> set[tuple[str, str, str]]:
     """(relation, stem of the thing before it, stem of the thing after it) the idea states: the last
-    noun-like word before the relation and the last word of the phrase after it ("a cup on the left of
-    a white laptop": cup, laptop). Relations between two things of one name are left out."""
-    out = []
-    for name, before, after in _around(idea, set(_RELATIONS)):
+    noun-like word before the relation and the last word of the phrase after it ("a cup sitting on the
+    left of a white laptop": cup, laptop). Relations between two things of one name are left out."""
+    out = set()
+    for name, before, after in _around(idea.lower(), set(_RELATIONS)):
         a = next((w for w in reversed(before) if w not in _PHRASE_ENDS and not w.endswith("ing")), None)
         phrase = []
         for w in after:
@@ -153,24 +196,24 @@ def _stated(idea: str) -> list[tuple[str, str, str]]:
                 break
             if w not in _PHRASE_ENDS:
                 phrase.append(w)
-        if a and phrase and a != phrase[-1] and a not in ",.;:!?":
-            out.append((name, a, phrase[-1]))
+        if a and phrase and a not in ",.;:!?":
+            a, b = stem_words([a, phrase[-1]])
+            if a != b:
+                out.add((name, a, b))
     return out
 
 
-def _around(text: str, names: set[str]) -> list[tuple[str, list[str], list[str]]]:
-    """(relation, stems of up to _WINDOW words and punctuation before it, and after it) for each relation
-    of `names` in `text`."""
-    low = text.lower()
+def _around(low: str, names: set[str], stem: bool = False) -> list[tuple[str, list[str], list[str]]]:
+    """(relation, up to _WINDOW words and punctuation marks before it, and after it; their stems with
+    `stem`) for each relation of `names` in lower-case text `low`."""
+    found = [(m.start(), m[0]) for m in re.finditer(r"[a-z][a-z'-]*|[,.;:!?]", low)]
+    offsets = [offset for offset, _ in found]
+    words = [w for _, w in found]
+    if stem:
+        words = stem_words(words)
     out = []
     for name in names:
         for match in re.finditer(rf"\b(?:{_RELATIONS[name]})\b", low):
-            before = _tokens(low[: match.start()])[-_WINDOW:]
-            after = _tokens(low[match.end() :])[:_WINDOW]
-            out.append((name, before, after))
+            first, last = bisect.bisect_left(offsets, match.start()), bisect.bisect_left(offsets, match.end())
+            out.append((name, words[max(0, first - _WINDOW) : first], words[last : last + _WINDOW]))
     return out
-
-
-def _tokens(text: str) -> list[str]:
-    """Stems of the words, and the punctuation marks, of `text` in order."""
-    return [t if not t[0].isalpha() else stems(t)[0] for t in re.findall(r"[a-z][a-z'-]*|[,.;:!?]", text)]

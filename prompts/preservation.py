@@ -23,7 +23,12 @@ def _stemmer():
 
 
 def stems(text: str) -> list[str]:
-    return _stemmer().stemWords([w.lower().replace("’", "'") for w in _WORD.findall(text)])
+    return stem_words(_WORD.findall(text))
+
+
+def stem_words(words: list[str]) -> list[str]:
+    """The stem of each word, in order (one stem a word, whatever its punctuation)."""
+    return _stemmer().stemWords([w.lower().replace("’", "'") for w in words])
 
 
 def content_words(text: str) -> list[str]:

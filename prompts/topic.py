@@ -111,8 +111,8 @@ _NOUN_LOOKS = ("style", "painting", "art", "sketch", "drawing", "illustration", 
 def style_of(idea: str, looks: tuple[tuple[str, str], ...] = ()) -> str:
     """The look a clause after the idea's subject asks for, or "" ("a fox, oil painting": oil painting;
     "a fox in the style of Ukiyo": Ukiyo style; "a fox, black and white": black and white style). With
-    `looks` (a template's looks.txt patterns), a clause of one or two words that one of them names counts
-    too, with no style word ("a fox, cyberpunk": cyberpunk style)."""
+    `looks` (a template's looks.txt patterns), a clause of one or two words that one of them names whole
+    counts too, with no style word ("a fox, cyberpunk": cyberpunk style)."""
     if match := re.search(r"\bin the style of ([^,.;]+)", idea, re.IGNORECASE):
         return match[1].strip() + " style"
     for clause in reversed([c.strip() for c in re.split(r"[,;.]", idea)][1:]):
@@ -125,14 +125,21 @@ def style_of(idea: str, looks: tuple[tuple[str, str], ...] = ()) -> str:
 
 # A sentence that gives orders to a chatbot rather than describing something to film: it starts with
 # such an order (after "please", "now", a "system:" label...), or asks anywhere to drop the rules.
+_GENRES = (
+    r"poems?|haikus?|sonnets?|limericks?|stor(?:y|ies)|essays?|songs?|lyrics|letters?|emails?|articles?|"
+    r"summar(?:y|ies)|code|programs?|scripts?|jokes?|paragraphs?|responses?|answers?|lists?|reviews?|tweets?|posts?"
+)
 _ORDER = re.compile(
-    r"^(?:(?:please|now|ok(?:ay)?|system|assistant|user|hey)\b[\s,:!]*)*"
-    r"(?:ignore|disregard|forget|override|bypass|write|compose|tell|explain|answer|translate|summari[sz]e|"
-    r"repeat|pretend|respond|reply|reveal|act as|you are|you're|from now on)\b",
+    r"^(?:(?:please|now|ok(?:ay)?|hey)\b[\s,!]*)*"
+    r"(?:(?:system|assistant|user)\s*:"  # a chat role's label
+    r"|(?:ignore|disregard|forget|override|bypass|explain|translate|summari[sz]e|respond|reply)(?![-\w])"
+    r"|(?:write|compose|generate)\s+(?:(?:me|us)\s+)?(?:(?:a|an|the|some|\d+|\w+)\s+){0,2}(?:" + _GENRES + r")\b"
+    r"|tell\s+(?:me|us)\b|act\s+as\b|from\s+now\s+on\b|you\s+are\s+(?:now|no\s+longer)\b)",
     re.IGNORECASE,
 )
-_DROP_RULES = re.compile(
-    r"\b(?:ignore|disregard|forget|override|bypass)\b[^.!?]{0,40}?\b(?:instructions?|rules?|prompts?|guidelines)\b",
+_DROP_RULES = re.compile(  # "ignore all previous instructions", not "a teenager who likes to ignore the rules"
+    r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+)?(?:(?:of\s+)?(?:the|your|my|these|those)\s+)?"
+    r"(?:previous|prior|above|earlier|preceding|system|original|all)\s+(?:\w+\s+)?(?:instructions?|prompts?|guidelines|rules)\b",
     re.IGNORECASE,
 )
 
@@ -157,6 +164,11 @@ def shown_as_text(idea: str) -> str:
 
 
 def _names_last_word(pattern: str, clause: str) -> bool:
-    """Whether `pattern` matches `clause` in its last word ("retro", "pop art"; not "felt hat")."""
-    last = len(clause) - len(clause.split()[-1]) if clause.split() else 0
-    return any(m.end() > last for m in re.finditer(pattern, clause, re.IGNORECASE))
+    """Whether `pattern` names the whole of a short clause: matched from its first word into its last
+    ("retro", "pop art", "impressionist"; not "felt hat", "olive oil", "pinot noir"), which is no verb
+    form ("knitting", "freshly painted")."""
+    last = clause.split()[-1].lower() if clause.split() else ""
+    if last.endswith(("ing", "ed")):
+        return False
+    match = re.match(pattern, clause, re.IGNORECASE)
+    return match is not None and match.end() > len(clause) - len(last)

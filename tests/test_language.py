@@ -52,6 +52,19 @@ def test_not_english(text):
     assert not looks_english(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['a neon sign that reads "ラーメン" in a narrow alley', 'a banner that reads "新年快乐" over a red door',
+     'a sign that says "hola amigos, bienvenidos a la fiesta"'],
+)  # fmt: skip
+def test_quoted_text_in_another_language_is_content_of_an_english_prompt(text):
+    assert looks_english(text)
+
+
+def test_a_prompt_that_is_only_a_quote_is_judged_by_the_quote():
+    assert not looks_english('"一只猫在钢琴上睡觉"') and looks_english('"a cat asleep on a piano"')
+
+
 def test_other_language_names_the_language_a_prompt_leans_to():
     assert other_language("une voiture rouge".split())[0] == "fr"
     assert other_language("gatto nero che dorme".split())[0] == "it"
