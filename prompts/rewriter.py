@@ -229,9 +229,7 @@ class Rewriter:
         counter = self.counter(target)
         # orders to a chatbot ("ignore previous instructions and write a poem") are filmed as a note, not obeyed
         idea = shown_as_text(prompt)
-        framing = ["the prompt gives orders to a chatbot; the rewrite shows them as a note in the scene"] * (
-            idea != prompt
-        )
+        framing = () if idea == prompt else ("the prompt gives orders to a chatbot; the rewrite shows them as a note",)
         opening = opening_from_idea(idea) if self.spec.style == "completion" else ""
         new_tokens, notes, rewritten, fallback = 0, [], None, None
 
@@ -285,7 +283,7 @@ class Rewriter:
             new_tokens=new_tokens,
             seconds=round(time.perf_counter() - start, 3),
             fallback=fallback,
-            notes=tuple(framing + notes) if rewritten is not None else tuple(notes),
+            notes=(*framing, *notes) if rewritten is not None else tuple(notes),
         )
 
     def _finish(
