@@ -16,6 +16,7 @@ Words the idea itself uses are never held against a sentence ("my grandmother's 
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from prompts.cleaning import has_loop
@@ -117,7 +118,7 @@ def style_of(idea: str, looks: tuple[tuple[str, str], ...] = ()) -> str:
         return match[1].strip() + " style"
     for clause in reversed([c.strip() for c in re.split(r"[,;.]", idea)][1:]):
         look = re.sub(r"^(?:in|as)\s+(?:an?\s+|the\s+)?|^(?:an?|the)\s+", "", clause, flags=re.IGNORECASE)
-        named = len(look.split()) <= 2 and any(_names_last_word(pattern, look) for pattern, _ in looks)
+        named = len(look.split()) <= 2 and any(_names_whole(pattern, look) for pattern, _ in looks)
         if (_LOOK.search(clause) and len(clause.split()) <= 4) or named:
             return look if look.lower().endswith(_NOUN_LOOKS) else look + " style"
     return ""
@@ -154,16 +155,13 @@ def shown_as_text(idea: str) -> str:
     if not any(orders):
         return idea
     out: list[str] = []
-    for i, part in enumerate(parts):
-        if not orders[i]:
-            out.append(part)
-        elif i == 0 or not orders[i - 1]:  # a run of orders: one note
-            run = " ".join(parts[i : next((j for j in range(i, len(parts)) if not orders[j]), len(parts))])
-            out.append(("A" if out else "a") + f" handwritten note that reads “{run}”")
+    for order, run in itertools.groupby(zip(orders, parts, strict=True), key=lambda pair: pair[0]):
+        text = " ".join(part for _, part in run)  # a run of orders: one note
+        out.append(f"{'A' if out else 'a'} handwritten note that reads “{text}”" if order else text)
     return " ".join(out)
 
 
-def _names_last_word(pattern: str, clause: str) -> bool:
+def _names_whole(pattern: str, clause: str) -> bool:
     """Whether `pattern` names the whole of a short clause: matched from its first word into its last
     ("retro", "pop art", "impressionist"; not "felt hat", "olive oil", "pinot noir"), which is no verb
     form ("knitting", "freshly painted")."""
