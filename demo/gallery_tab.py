@@ -15,7 +15,7 @@ from pipeline.gallery import MAX_LIST, VOTES, Run, VoteSummary
 from pipeline.hub import ModelUnavailableError
 from prompts.rewriter import Cancelled
 
-HEADERS = ["id", "when", "kind", "status", "prompt", "seed", "vote"]
+HEADERS = ["id", "when", "kind", "status", "prompt", "seed", "vote", "why it failed"]
 GALLERY = "gallery"  # listing, voting and export share no accelerator: their own concurrency group
 PROMPT_CHARS = 80  # prompt shown in the table; the full text is in the run's details
 
@@ -47,8 +47,11 @@ def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = N
             raise gr.Error(str(err)) from None
         pair = run.kind == "compare"
         first = run.files.get("raw" if pair else "video")
-        previews = [(path, f"seed {role.removeprefix('preview-')}") for role, path in run.files.items()
-                    if role.startswith("preview-")]
+        previews = [
+            (path, f"seed {role.removeprefix('preview-')}")
+            for role, path in run.files.items()
+            if role.startswith("preview-")
+        ]
         return (
             _describe(run),
             gr.Video(value=self_served(first), label="Prompt as written" if pair else "Video", visible=not previews),
@@ -75,14 +78,22 @@ def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = N
             raise gr.Error(str(err)) from None
         return {"run": run.to_dict(), "summary": gallery.summary(sessions.scope(request)).to_dict()}
 
-    def rerun(run_id: float, new_seed: bool = False, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)) -> int:
+    def rerun(
+        run_id: float, new_seed: bool = False, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)
+    ) -> int:
         """Repeat a past run with its prompts and settings, with the same seed or a new one; returns the new run id."""
         cancel = sessions.current(request)
         if cancel.is_set():  # stopped while it waited for the GPU
             return stopped("Re-run")
         try:
-            result = engine.rerun(whole(run_id, "run id"), new_seed=bool(new_seed), session=session_id(request),
-                                  scope=sessions.scope(request), progress=reporter(progress), cancel=cancel)
+            result = engine.rerun(
+                whole(run_id, "run id"),
+                new_seed=bool(new_seed),
+                session=session_id(request),
+                scope=sessions.scope(request),
+                progress=reporter(progress),
+                cancel=cancel,
+            )
         except (ValueError, ModelUnavailableError, FileExistsError) as err:
             raise gr.Error(str(err)) from None
         except Cancelled:
@@ -122,13 +133,19 @@ def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = N
         if sessions.private_runs:
             gr.Markdown("Runs here are **private to this browser session**; reloading the page starts a new one.")
         with gr.Row():
-            query = gr.Textbox(label="Filter", placeholder="words in the prompts, a kind (compare), a status, an id or seed",
-                               scale=4)
+            query = gr.Textbox(
+                label="Filter", placeholder="words in the prompts, a kind (compare), a status, an id or seed", scale=4
+            )
             limit = gr.Number(value=50, label=f"Show (1-{MAX_LIST})", precision=0, scale=1)
             refresh = gr.Button("Refresh", scale=1)
         summary = gr.Markdown(elem_id="vote-summary")
-        listing = gr.Dataframe(headers=HEADERS, datatype=["number", "str", "str", "str", "str", "str", "str"],
-                               interactive=False, wrap=True, elem_id="runs")
+        listing = gr.Dataframe(
+            headers=HEADERS,
+            datatype=["number", *["str"] * (len(HEADERS) - 1)],
+            interactive=False,
+            wrap=True,
+            elem_id="runs",
+        )
         records = gr.JSON(label="Runs", visible=False)
         with gr.Row():
             run_id = gr.Number(label="Run id (pick a row)", precision=0, elem_id="run-id")
@@ -167,14 +184,19 @@ def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = N
     fill_table(query.submit(**listing_runs, api_visibility="private"))
     fill_table(tab.select(**listing_runs, api_visibility="private"))
     listing.select(_picked, None, run_id, api_visibility="private", queue=False).then(
-        show, run_id, shown, api_visibility="private", **group)
+        show, run_id, shown, api_visibility="private", **group
+    )
     run_id.submit(show, run_id, shown, api_visibility="private", **group)
     reload(choice.input(vote, [run_id, choice], vote_out, api_name="vote", **group))
-    rerun_evt = sessions.start_on(rerun_btn.click).then(rerun, [run_id, new_seed], run_id, api_name="rerun",
-                                                        concurrency_id=GPU)
+    rerun_evt = sessions.start_on(rerun_btn.click).then(
+        rerun, [run_id, new_seed], run_id, api_name="rerun", concurrency_id=GPU
+    )
     reload(rerun_evt.success(show, run_id, shown, api_visibility="private", **group))
-    reload(delete_btn.click(delete, run_id, note, api_name="delete_run", **group).success(
-        _empty_details, None, shown, api_visibility="private", queue=False))
+    reload(
+        delete_btn.click(delete, run_id, note, api_name="delete_run", **group).success(
+            _empty_details, None, shown, api_visibility="private", queue=False
+        )
+    )
     csv_btn.click(export_csv, query, exported, api_name="export_csv", **group)
     jsonl_btn.click(export_jsonl, query, exported, api_name="export_jsonl", **group)
 
@@ -184,8 +206,10 @@ def summary_text(summary: VoteSummary) -> str:
     if summary.pairs == 0:
         return "**Votes:** no compare pairs yet. Use *Compare* to make one."
     rate = "no decisive votes yet" if summary.win_rate is None else f"{summary.win_rate:.0%} (ties left out)"
-    return (f"**Votes** on {summary.pairs} compare pair(s): rewritten {summary.rewritten} · raw {summary.raw} · "
-            f"tie {summary.tie} · **win rate of rewritten over raw: {rate}**")
+    return (
+        f"**Votes** on {summary.pairs} compare pair(s): rewritten {summary.rewritten} · raw {summary.raw} · "
+        f"tie {summary.tie} · **win rate of rewritten over raw: {rate}**"
+    )
 
 
 def _picked(evt: gr.SelectData) -> int | None:
@@ -199,18 +223,30 @@ def _picked(evt: gr.SelectData) -> int | None:
 def _row(record: dict) -> list:
     seeds = record.get("seeds") or []
     seed = ", ".join(map(str, seeds)) if len(seeds) > 1 else ("" if record.get("seed") is None else str(record["seed"]))
-    prompt = record.get("prompt") or ""
+    why = (record.get("error") or "") if record["status"] in ("failed", "expired") else ""
     return [
-        record["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(record["created"])), record["kind"],
-        record["status"], prompt if len(prompt) <= PROMPT_CHARS else prompt[: PROMPT_CHARS - 1] + "…",
-        seed, record.get("vote") or "",
+        record["id"],
+        time.strftime("%Y-%m-%d %H:%M", time.localtime(record["created"])),
+        record["kind"],
+        record["status"],
+        _shortened(record.get("prompt") or ""),
+        seed,
+        record.get("vote") or "",
+        _shortened(why),
     ]
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= PROMPT_CHARS else text[: PROMPT_CHARS - 1] + "…"
 
 
 def _describe(run: Run) -> str:
     lines = [f"**Run {run.id}** · {run.kind} · {run.status} · {run.video_preset} · seed {run.seed}"]
     if run.kind == "compare":
-        lines += [f"**Prompt as written** (left): {run.prompt}", f"**Rewritten prompt** (right): {run.rewritten or '—'}"]
+        lines += [
+            f"**Prompt as written** (left): {run.prompt}",
+            f"**Rewritten prompt** (right): {run.rewritten or '—'}",
+        ]
     else:
         lines += [f"**Prompt:** {run.prompt}"]
         if run.rewritten and run.rewritten != run.prompt:
@@ -223,5 +259,11 @@ def _describe(run: Run) -> str:
 
 
 def _empty_details():
-    return ("", gr.Video(value=None, visible=True), gr.Video(value=None, visible=False),
-            gr.Gallery(value=None, visible=False), gr.Radio(value=None, visible=False), None)
+    return (
+        "",
+        gr.Video(value=None, visible=True),
+        gr.Video(value=None, visible=False),
+        gr.Gallery(value=None, visible=False),
+        gr.Radio(value=None, visible=False),
+        None,
+    )

@@ -215,7 +215,9 @@ class Engine:
     ) -> tuple[int, GenerationResult]:
         """One recorded video run: a 'running' row, the rewrite (rewrite_seed None: never), the render,
         then the row completed once the files are in place; any error marks it failed. Returns (run id, result)."""
-        # 1. Record the run before any model runs
+        # 1. Refuse a prompt the video model would cut before recording anything; then record the run
+        if rewrite_seed is None or request.rewritten is not None or self.rewriter is None:
+            self.check_tokens(request.prompt_used, get_video_spec(request.video))
         video = Path(out) if out is not None else new_stem(self.outputs).with_suffix(".mp4")
         planned = [video, video.with_suffix(".json"), video.with_suffix(".ref.png")]
         pending = {"rewriter": None, "fallback": "used as written"} if rewrite_seed is None else {"seed": rewrite_seed}

@@ -139,19 +139,38 @@ class Gallery:
             if Path(path).exists():
                 raise FileExistsError(f"{path} exists; refusing to overwrite it")
         row = {
-            "kind": start.kind, "status": "running", "created": time.time(), "session": start.session,
-            "owner": self._owner, "prompt": start.prompt, "rewritten": start.rewritten,
-            "video_preset": start.video_preset, "seed": start.seed, "seeds": _dump(list(start.seeds)),
-            "settings": _dump(start.settings), "rewrite": _dump(start.rewrite), "files": "{}",
-            "planned": _dump([str(p) for p in start.planned]), "timings": "{}", "parent_id": start.parent_id,
+            "kind": start.kind,
+            "status": "running",
+            "created": time.time(),
+            "session": start.session,
+            "owner": self._owner,
+            "prompt": start.prompt,
+            "rewritten": start.rewritten,
+            "video_preset": start.video_preset,
+            "seed": start.seed,
+            "seeds": _dump(list(start.seeds)),
+            "settings": _dump(start.settings),
+            "rewrite": _dump(start.rewrite),
+            "files": "{}",
+            "planned": _dump([str(p) for p in start.planned]),
+            "timings": "{}",
+            "parent_id": start.parent_id,
         }
         with self._write() as db:
-            cur = db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+            cur = db.execute(
+                f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values())
+            )
             return int(cur.lastrowid)
 
     def complete(
-        self, run_id: int, files: Mapping[str, str | Path], *, prompt_used: str | None,
-        rewritten: str | None = None, timings: Mapping | None = None, rewrite: Mapping | None = None,
+        self,
+        run_id: int,
+        files: Mapping[str, str | Path],
+        *,
+        prompt_used: str | None,
+        rewritten: str | None = None,
+        timings: Mapping | None = None,
+        rewrite: Mapping | None = None,
     ) -> None:
         """Mark a run completed; call only once every file it names is in place."""
         missing = [str(p) for p in files.values() if not Path(p).exists()]
@@ -162,8 +181,15 @@ class Gallery:
             db.execute(
                 "UPDATE runs SET status='completed', finished=?, files=?, prompt_used=?, rewritten=?, timings=?, "
                 "rewrite=COALESCE(?, rewrite), planned='[]' WHERE id=? AND status='running'",
-                (time.time(), _dump(stored), prompt_used, rewritten, _dump(dict(timings or {})),
-                 _dump(dict(rewrite)) if rewrite is not None else None, run_id),
+                (
+                    time.time(),
+                    _dump(stored),
+                    prompt_used,
+                    rewritten,
+                    _dump(dict(timings or {})),
+                    _dump(dict(rewrite)) if rewrite is not None else None,
+                    run_id,
+                ),
             )
 
     def fail(self, run_id: int, error: str) -> None:
@@ -175,8 +201,10 @@ class Gallery:
             return
         _remove_planned(json.loads(row["planned"]))
         with self._write() as db:
-            db.execute("UPDATE runs SET status='failed', finished=?, error=?, planned='[]' WHERE id=? AND status='running'",
-                       (time.time(), error[:500], run_id))
+            db.execute(
+                "UPDATE runs SET status='failed', finished=?, error=?, planned='[]' WHERE id=? AND status='running'",
+                (time.time(), error[:500], run_id),
+            )
 
     @contextlib.contextmanager
     def recording(self, start: RunStart) -> Iterator[int]:
@@ -227,7 +255,9 @@ class Gallery:
             args.append(session)
         for word in query.split():
             like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            text = " OR ".join(f"{col} LIKE ? ESCAPE '\\'" for col in ("prompt", "rewritten", "kind", "status", "video_preset"))
+            text = " OR ".join(
+                f"{col} LIKE ? ESCAPE '\\'" for col in ("prompt", "rewritten", "kind", "status", "video_preset")
+            )
             number = " OR id=? OR seed=?" if word.isdigit() else ""
             where.append(f"({text}{number})")
             args += [like] * 5 + ([int(word)] * 2 if word.isdigit() else [])
@@ -277,8 +307,10 @@ class Gallery:
     def expire(self, run_ids: list[int], reason: str) -> None:
         """Mark runs expired: their files were removed (by a cleanup policy or by hand)."""
         with self._write() as db:
-            db.executemany("UPDATE runs SET status='expired', error=? WHERE id=? AND status='completed'",
-                           [(reason, i) for i in run_ids])
+            db.executemany(
+                "UPDATE runs SET status='expired', error=? WHERE id=? AND status='completed'",
+                [(reason, i) for i in run_ids],
+            )
 
     def expire_missing(self) -> int:
         """Cleanup pass: completed runs with any file gone are marked expired, never left dangling."""
@@ -376,6 +408,8 @@ def _describe(err: BaseException) -> str:
 
     if isinstance(err, (Cancelled, KeyboardInterrupt)):
         return "stopped by the user"
+    if type(err) is ValueError:  # a refusal written for the user: its message says it all
+        return str(err)
     return f"{type(err).__name__}: {err}"
 
 

@@ -233,8 +233,11 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
             rewrite_check="pipeline.toyworld.captions:world_check",  # one clear path or motion, else a new seed
             rewrite_attempts=3,  # ~5 s each on a CPU; about 4 in 10 of gemma-3-270m's rewrites pass
             word_target=(30, 60),
-            word_range=(8, 90),  # a restated scene ("A box: a white box moving up on a plain gray background.") is whole
-            size_multiple=8,  # 4x VAE cells times the 2x2 patch
+            word_range=(
+                8,
+                90,
+            ),  # a restated scene ("A box: a white box moving up on a plain gray background.") is whole
+            size_multiple=16,  # WanPipeline refuses sizes not divisible by 16 (its 4x VAE and 2x2 patch would take 8)
             frame_step=2,  # 2k+1: the toy VAE pairs frames after the first
             max_frames=9,  # trained on 9-frame clips only
             max_side=32,  # trained on 32x32 only; the toy world is square
@@ -244,7 +247,11 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
             num_inference_steps=16,
             guidance_scale=4.0,
             negative_prompt="",  # trained with empty captions as the unconditional input
-            preview_sizes={"16:9": (24, 24), "9:16": (24, 24), "1:1": (24, 24)},
+            preview_sizes={
+                "16:9": (32, 32),
+                "9:16": (32, 32),
+                "1:1": (32, 32),
+            },  # trained at 32x32 only: fewer frames and steps
             preview_num_frames=5,
             preview_num_inference_steps=8,
             offload=(),  # 5 MB of weights plus MiniLM: resident everywhere; its PCA VAE has no tiling

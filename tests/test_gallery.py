@@ -26,15 +26,29 @@ def engine(tiny_engine, tmp_path):
 
 def fake_run(gallery: Gallery, folder: Path, kind="generate", session=None, prompt="a red ball", **done) -> int:
     """A run recorded without rendering: its 'video' is a small file written before completing."""
-    run_id = gallery.begin(RunStart(kind, prompt, "tiny-random", 7, {"height": 64, "width": 112}, session=session,
-                                    rewritten=done.get("rewritten")))
+    run_id = gallery.begin(
+        RunStart(
+            kind,
+            prompt,
+            "tiny-random",
+            7,
+            {"height": 64, "width": 112},
+            session=session,
+            rewritten=done.get("rewritten"),
+        )
+    )
     video = folder / f"run-{run_id}.mp4"
     video.write_bytes(b"\x00" * 16)
     files = {"raw": video, "rewritten": video.with_suffix(".b.mp4")} if kind == "compare" else {"video": video}
     for path in files.values():
         path.write_bytes(b"\x00" * 16)
-    gallery.complete(run_id, files, prompt_used=done.get("rewritten") or prompt, rewritten=done.get("rewritten"),
-                     timings={"denoise_s": 0.5})
+    gallery.complete(
+        run_id,
+        files,
+        prompt_used=done.get("rewritten") or prompt,
+        rewritten=done.get("rewritten"),
+        timings={"denoise_s": 0.5},
+    )
     return run_id
 
 
@@ -86,8 +100,9 @@ def test_a_crash_between_file_write_and_commit_leaves_no_dangling_row(tmp_path):
         "engine.generate('a red ball', use_raw=True, seed=1, num_inference_steps=1)\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "-c", script, str(outputs)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(outputs)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == -9 and "files written" in proc.stdout, proc.stderr
 
     # before restart: the row is still 'running', the video under its final name, nothing committed
@@ -118,6 +133,37 @@ def test_a_failure_after_the_video_is_written_removes_it_and_marks_the_run_faile
     assert not list(engine.outputs.glob("*.mp4")) and not list(engine.outputs.glob(".*part*"))
 
 
+def test_requests_refused_by_validation_write_no_gallery_row(engine):
+    too_long = "a " * 900  # within the character limit, over the 512 tokens tiny-random reads
+    refusals = [
+        lambda: engine.generate(too_long, use_raw=True, num_inference_steps=1),
+        lambda: engine.generate("a red ball", rewritten=too_long, num_inference_steps=1),
+        lambda: engine.generate("a red ball", use_raw=True, height=24),
+        lambda: engine.compare(too_long, rewritten=REWRITTEN, num_inference_steps=1),
+        lambda: engine.variations(too_long, use_raw=True, count=2),
+    ]
+    for refuse in refusals:
+        with pytest.raises(ValueError):
+            refuse()
+    assert engine.gallery.list() == []
+
+
+def test_the_gallery_table_says_why_a_run_failed(engine, monkeypatch):
+    from demo.gallery_tab import HEADERS, _row
+
+    def refused(*args, **kwargs):
+        raise ValueError("The rewritten prompt is the same as your prompt.")
+
+    monkeypatch.setattr(engine, "render", refused)
+    with pytest.raises(ValueError):
+        engine.generate("a red ball", use_raw=True, num_inference_steps=1)
+    [run] = engine.gallery.list()
+    row = dict(zip(HEADERS, _row(run.to_dict()), strict=True))
+    assert row["status"] == "failed" and row["why it failed"] == "The rewritten prompt is the same as your prompt."
+    done = fake_run(engine.gallery, engine.outputs)
+    assert dict(zip(HEADERS, _row(engine.gallery.get(done).to_dict()), strict=True))["why it failed"] == ""
+
+
 def test_a_live_run_is_not_taken_for_an_interrupted_one(tmp_path):
     first = Gallery(tmp_path)
     run_id = first.begin(RunStart("generate", "a red ball", "tiny-random", 1, {}))
@@ -134,8 +180,14 @@ def test_concurrent_writes_from_threads_keep_every_row(tmp_path):
         try:
             for i in range(per_thread):
                 kind = "compare" if i % 3 == 0 else "generate"
-                run_id = fake_run(gallery, tmp_path, kind, session=f"s{n}", prompt=f"thread {n} run {i}",
-                                  rewritten=REWRITTEN if kind == "compare" else None)
+                run_id = fake_run(
+                    gallery,
+                    tmp_path,
+                    kind,
+                    session=f"s{n}",
+                    prompt=f"thread {n} run {i}",
+                    rewritten=REWRITTEN if kind == "compare" else None,
+                )
                 if kind == "compare":
                     gallery.vote(run_id, "raw", session=f"s{n}")
                 gallery.list(limit=5)
@@ -231,8 +283,11 @@ def test_session_scoping(tmp_path):
     theirs = fake_run(gallery, tmp_path, "compare", session="bob", rewritten=REWRITTEN)
     assert [r.id for r in gallery.list(session="alice")] == [mine]
     assert {r.id for r in gallery.list()} == {mine, theirs}  # locally one user sees everything
-    for action in (lambda: gallery.get(theirs, "alice"), lambda: gallery.vote(theirs, "raw", "alice"),
-                   lambda: gallery.delete(theirs, "alice")):
+    for action in (
+        lambda: gallery.get(theirs, "alice"),
+        lambda: gallery.vote(theirs, "raw", "alice"),
+        lambda: gallery.delete(theirs, "alice"),
+    ):
         with pytest.raises(ValueError, match="There is no run"):
             action()
     gallery.vote(mine, "rewritten", "alice")
