@@ -18,7 +18,10 @@ from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks.splits import split
+
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "vbench" / "dev.jsonl"
+USER_PROMPTS = Path(__file__).resolve().parent / "user_prompts.txt"
 REFERENCES = {"gpt4": "reference_gpt4", "qwen2.5-3b": "reference_qwen2.5_3b_wan"}
 
 
@@ -26,6 +29,18 @@ def load_rows(path: Path) -> list[dict]:
     if not path.exists():
         sys.exit(f"error: no evaluation data at {path}; pass --data PATH (see ../shared/eval/README.md)")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load_user_prompts(path: Path) -> list[dict]:
+    """Rows of a prompts file: one prompt a line under `[kind]` headers (the kind is the row's dimension)."""
+    rows, kind = [], "prompts"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            kind = line[1:-1]
+        elif line and not line.startswith("#"):
+            rows.append({"prompt": line, "dimension": kind, "attributes": None, **dict.fromkeys(REFERENCES.values())})
+    return rows
 
 
 def sample(rows: list[dict], limit: int, seed: int, max_attribute_rows: int | None = None) -> list[dict]:
@@ -171,6 +186,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sample and rewrite seed")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument(
+        "--validation", action="store_true", help="every row of the held-out validation split (benchmarks.splits)"
+    )
+    parser.add_argument(
+        "--both-references", action="store_true", help="only the rows with both a GPT-4 and a Qwen2.5-3B rewrite"
+    )
+    parser.add_argument(
+        "--prompts",
+        type=Path,
+        nargs="?",
+        const=USER_PROMPTS,
+        default=None,
+        help=f"rewrite the prompts of this file instead of --data (alone: {USER_PROMPTS.name}); no references",
+    )
+    parser.add_argument(
         "--max-attribute-rows",
         type=int,
         default=None,
@@ -202,7 +231,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {args.out} exists; pass --resume to continue that run or choose another --out")
 
     # 1. Data and models
-    rows = sample(load_rows(args.data), args.limit, args.seed, args.max_attribute_rows)
+    if args.prompts:
+        rows = load_user_prompts(args.prompts)
+    elif args.validation:
+        rows = split(load_rows(args.data))[1]
+    else:
+        rows = sample(load_rows(args.data), args.limit, args.seed, args.max_attribute_rows)
+    if args.both_references:
+        rows = [r for r in rows if all(r.get(k) for k in REFERENCES.values())]
+    if not rows:
+        sys.exit("error: no rows to evaluate")
     device = pick_device()
     target = get_video_spec(args.target)
     spec = get_rewriter_spec(args.rewriter or default_presets(device)[0])
@@ -243,10 +281,11 @@ def main(argv: list[str] | None = None) -> None:
     ours = [score(r["prompt"], res.rewritten, r["attributes"], target) for r, res in zip(rows, results, strict=True)]
     for s, v in zip(ours, sim.pairs([r["prompt"] for r in rows], [res.rewritten for res in results]), strict=True):
         s["sim_raw"] = v
-    for s, v in zip(
-        ours, sim.pairs([r["reference_gpt4"] for r in rows], [res.rewritten for res in results]), strict=True
-    ):
-        s["sim_ref"] = v
+    with_gpt4 = [i for i, r in enumerate(rows) if r.get("reference_gpt4")]
+    if with_gpt4:
+        gpt4_sims = sim.pairs([rows[i]["reference_gpt4"] for i in with_gpt4], [results[i].rewritten for i in with_gpt4])
+        for i, v in zip(with_gpt4, gpt4_sims, strict=True):
+            ours[i]["sim_ref"] = v
     for s, row in zip(ours, rows, strict=True):
         s["dimension"] = row["dimension"]
 

@@ -153,3 +153,27 @@ def test_drafts_runs_are_named_apart_so_resume_never_mixes_them(tmp_path, capsys
     assert calls == []
     with pytest.raises(SystemExit):
         main([*argv, "--drafts", "0"])
+
+
+def test_validation_split_is_stratified_fixed_by_the_prompt_and_never_shares_a_prompt():
+    from benchmarks.splits import split
+
+    data = [{"prompt": f"prompt {d} {i}", "dimension": d} for d in ("a", "b") for i in range(40)]
+    data.append({"prompt": "Prompt  a 1", "dimension": "b"})  # a prompt listed under two dimensions
+    train, validation = split(data)
+    assert len(train) + len(validation) == len(data)
+    for d in ("a", "b"):
+        assert sum(r["dimension"] == d for r in validation) >= 0.15 * sum(r["dimension"] == d for r in data)
+    key = lambda r: " ".join(r["prompt"].lower().split())  # noqa: E731
+    assert not {key(r) for r in train} & {key(r) for r in validation}
+    assert split(list(reversed(data)))[1] == list(reversed(validation))  # the order of the file does not matter
+    assert split(data + [{"prompt": "new", "dimension": "c"}])[1][: len(validation)] == validation
+
+
+def test_user_prompts_file_has_40_prompts_under_kinds():
+    from benchmarks.rewrite_eval import USER_PROMPTS, load_user_prompts
+
+    prompts = load_user_prompts(USER_PROMPTS)
+    assert len(prompts) == 40 and len({p["prompt"] for p in prompts}) == 40
+    assert {"camera", "look", "count", "quoted text", "action", "product", "vague"} == {p["dimension"] for p in prompts}
+    assert all(p["reference_gpt4"] is None and p["attributes"] is None for p in prompts)
