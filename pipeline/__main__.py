@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -40,12 +44,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 2
 
-    # 2. Load and run; the run is recorded in the gallery of the outputs folder
+    # 2. Load and run; the run is recorded in the app's gallery (the configured outputs folder), or nowhere
     from pipeline.engine import Engine
+    from pipeline.export import new_stem
     from pipeline.hub import ModelUnavailableError
     from prompts.rewriter import Cancelled
 
-    outputs = args.outputs or (args.out.parent if args.out is not None else Path("outputs"))
+    outputs = args.outputs or Path(os.environ.get("RR_OUTPUTS") or "outputs")
+    gallery_folder = outputs
+    if args.no_record:  # the engine's gallery lives in a folder removed on exit; the files go where asked
+        gallery_folder = Path(tempfile.mkdtemp(prefix="rr-unrecorded-"))
+        atexit.register(shutil.rmtree, gallery_folder, True)
+        if args.out is None:
+            stem = new_stem(outputs)
+            args.out = stem.with_suffix(".mp4") if args.command == "generate" else stem
 
     def report(stage: str, done: int, total: int):
         if total and done == total:
@@ -68,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "session": "cli",
     }
     try:
-        engine = Engine.load(args.rewriter, args.video, outputs)
+        engine = Engine.load(args.rewriter, args.video, gallery_folder)
         if args.image is not None:
             image_notices(engine, args.image_description)
         if args.command == "generate":
@@ -104,7 +116,6 @@ def image_notices(engine, description: str | None) -> None:
 def plan_command(args, parser) -> int:
     """Print the memory plan for a preset pair and settings (one JSON object with --json)."""
     import json
-    import os
 
     import psutil
 
@@ -170,7 +181,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--image-description", default=None, metavar="TEXT",
                          help="what the image shows, for a rewriter that cannot see images")
         cmd.add_argument("--outputs", type=Path, default=None,
-                         help="outputs folder holding the run gallery (default: the folder of --out, else ./outputs)")
+                         help="outputs folder holding the app's run gallery (default: RR_OUTPUTS, else ./outputs); "
+                              "runs are recorded there even when --out writes the files elsewhere")
+        cmd.add_argument("--no-record", action="store_true", help="record the run in no gallery")
     plan = sub.add_parser("plan", help="the memory plan (placement, quantization, estimated peak) for a GPU")
     plan.add_argument("--video", choices=list(VIDEO_PRESETS), default="wan2.1-t2v-1.3b")
     plan.add_argument("--rewriter", choices=[*REWRITER_PRESETS, "none"], default="qwen2.5-3b-instruct")
