@@ -81,7 +81,7 @@ def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rew
 
     # 3. Build the pipeline through the library's own loader (text encoder quantized when planned); an
     #    image-capable preset loads its image-to-video class, and text-to-video reuses the same models
-    dtype = torch_dtype(spec.dtype, device)
+    dtype = load_dtypes(spec, device)
     pipeline_class = getattr(diffusers, spec.image_pipeline_class or spec.pipeline_class)
     quantization = quantization_config(plan) if plan is not None else None
     extra = {"quantization_config": quantization} if quantization is not None else {}
@@ -100,9 +100,43 @@ def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rew
     image_pipe = None
     if spec.takes_image:  # after the plan: the offload hooks sit on the shared models
         image_pipe = pipe
-        pipe = getattr(diffusers, spec.pipeline_class).from_pipe(image_pipe, **spec.pipeline_config)
+        pipe = sharing_pipeline(getattr(diffusers, spec.pipeline_class), image_pipe, spec.pipeline_config)
         pipe.set_progress_bar_config(disable=True)
-    return LoadedVideo(spec, pipe, device, str(dtype).removeprefix("torch."), tuple(memory), plan, image_pipe)
+    return LoadedVideo(spec, pipe, device, _dtype_words(dtype), tuple(memory), plan, image_pipe)
+
+
+def _dtype_words(dtype) -> str:
+    """"float32", or "bfloat16, VAE float32" when a component loads in another dtype."""
+    if not isinstance(dtype, dict):
+        return str(dtype).removeprefix("torch.")
+    names = {"vae": "VAE", "text_encoder": "text encoder"}
+    other = [f"{names.get(name, name)} {str(d).removeprefix('torch.')}" for name, d in dtype.items() if name != "default"]
+    return ", ".join([str(dtype["default"]).removeprefix("torch."), *other])
+
+
+def load_dtypes(spec: VideoSpec, device: str):
+    """The `dtype` for `from_pretrained`: the preset's (float32 on CPU), or per component when one of them loads
+    wider, e.g. {"default": torch.bfloat16, "vae": torch.float32} for Wan (see memory_models.FLOAT32_CLASSES)."""
+    import torch
+
+    from pipeline.memory_models import component_dtypes
+
+    base = torch_dtype(spec.dtype, device)
+    wider = {name: getattr(torch, d) for name, d in component_dtypes(spec.name, spec.dtype).items()
+             if getattr(torch, d) != base and d == "float32"}
+    return {"default": base, **wider} if wider else base
+
+
+def sharing_pipeline(pipeline_class, pipe, config: Mapping):
+    """A `pipeline_class` over `pipe`'s own models, scheduler and tokenizer, each left as it is. Not diffusers'
+    `from_pipe`: that casts every model to one dtype (float32 unless told), which would double bf16 weights, and
+    even with the dtype given would undo the float32 VAE, the float32-kept layers and fp8 storage."""
+    import inspect
+
+    accepted = set(inspect.signature(pipeline_class.__init__).parameters) - {"self"}
+    parts = {name: module for name, module in pipe.components.items() if name in accepted}
+    settings = {name: value for name, value in pipe.config.items() if name in accepted and name not in parts}
+    return pipeline_class(**parts, **{**settings, **config})
 
 
 def on_zerogpu(environ: Mapping[str, str] | None = None) -> bool:

@@ -84,6 +84,10 @@ LATENT_GEOMETRY: dict[str, tuple[int, int, int]] = {
     "ltx-video": (8, 32, 128),
 }
 
+# Model classes loaded in float32 whatever the preset's dtype: diffusers' own Wan examples keep the Wan VAE in
+# float32 (its decoder is small, 0.13B in Wan 2.1, and bf16 costs it precision in the decoded colours).
+FLOAT32_CLASSES = frozenset({"AutoencoderKLWan"})
+
 REWRITER_ARCHITECTURES: dict[str, tuple[str, str, dict]] = {
     "qwen2.5-3b-instruct": ("transformers", "Qwen2ForCausalLM", dict(  # Qwen/Qwen2.5-3B-Instruct/config.json
         vocab_size=151936, hidden_size=2048, intermediate_size=11008, num_hidden_layers=36,
@@ -204,6 +208,13 @@ def vae_config(preset: str) -> dict:
 
 def text_encoder_config(preset: str) -> dict:
     return VIDEO_ARCHITECTURES[preset]["text_encoder"][2]
+
+
+def component_dtypes(preset: str, default: str) -> dict[str, str]:
+    """The dtype each video component loads in: `default` (the preset's), float32 for FLOAT32_CLASSES. Empty for
+    a preset not described here (toy-world: float32 everywhere)."""
+    return {name: "float32" if class_name in FLOAT32_CLASSES else default
+            for name, (_, class_name, _) in VIDEO_ARCHITECTURES.get(preset, {}).items()}
 
 
 def latent_geometry(preset: str) -> tuple[int, int, int]:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from pipeline.memory_models import (
     REWRITER_ARCHITECTURES,
+    component_dtypes,
     count_component,
     latent_geometry,
     text_encoder_config,
@@ -182,17 +183,23 @@ def text_encoder_activation_bytes(video: str) -> float:
     return L * (cfg["d_model"] * 2 * 8 + cfg["d_ff"] * 2 * 3) + 2 * cfg["num_heads"] * L * L * 4
 
 
+def dtype_bytes(video: str, component: str) -> int:
+    """Bytes per weight and activation of a component as the loader loads it on CUDA (bf16; the Wan VAE float32)."""
+    return 4 if component_dtypes(video, "bfloat16").get(component) == "float32" else 2
+
+
 def vae_decode_bytes(video: str, s: Settings, tiling: bool) -> float:
     """Estimate of the decode peak. Wan's VAE decodes one latent frame (4 video frames) at a time; the
     widest full-resolution tensor has base_dim x dim_mult[1] channels (before the last upsampling conv),
     with ~4 live copies (input, norm, activation, conv output with its causal cache). Tiling bounds that
     to a 256x256 tile but keeps every decoded tile (overlap (256/192)^2) before blending. Plus the output
-    video (bf16) and its denormalized copy."""
+    video and its denormalized copy. All at the VAE's dtype (Wan: float32)."""
     cfg = {"base_dim": 96, "dim_mult": [1, 2, 4, 4], **vae_config(video)}
     channels = (cfg.get("decoder_base_dim") or cfg["base_dim"]) * cfg["dim_mult"][1]
     h, w = (min(s.height, TILE), min(s.width, TILE)) if tiling else (s.height, s.width)
-    working = 4 * h * w * channels * 2 * 4
-    output = 3 * s.num_frames * s.height * s.width * 2
+    element = dtype_bytes(video, "vae")
+    working = 4 * h * w * channels * element * 4
+    output = 3 * s.num_frames * s.height * s.width * element
     kept = (TILE / TILE_STRIDE) ** 2 if tiling else 1.0  # untiled: the chunks, then torch.cat
     return working + output * (kept + 1)
 
@@ -242,10 +249,11 @@ def estimate(video: str, rewriter: str | None, llm_quant: str, rung: Rung, s: Se
     dit_bpp = 1.0 if rung.transformer_storage == "fp8" else 2.0
     te_full = te.weight_bytes(2, rung.text_encoder_quant)
     dit_full = dit.other_params * 2 + sum(dit.block_params) * dit_bpp + dit.buffer_bytes
-    vae_full = vae.weight_bytes(2)
+    vae_bpp = float(dtype_bytes(video, "vae"))
+    vae_full = vae.weight_bytes(vae_bpp)
     full = {"text_encoder": te_full, "transformer": dit_full, "vae": vae_full}
     placement = {"text_encoder": rung.text_encoder, "transformer": rung.transformer, "vae": rung.vae}
-    bpp = {"text_encoder": 2.0, "transformer": dit_bpp, "vae": 2.0}
+    bpp = {"text_encoder": 2.0, "transformer": dit_bpp, "vae": vae_bpp}
     resident = sum(full[n] for n, p in placement.items() if p == "gpu")
     running = {n: _on_gpu_bytes(sizes[n], placement[n], bpp[n], full[n]) if placement[n] != "gpu" else 0.0
                for n in full}
