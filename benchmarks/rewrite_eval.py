@@ -3,8 +3,11 @@
 `python -m benchmarks.rewrite_eval [--rewriter NAME] [--target VIDEO_PRESET] [--limit N] [--seed N]
 [--data PATH]` takes a seeded sample stratified across dimensions (N rows, default 100) plus every
 row with recorded attributes, rewrites each prompt, and prints one JSON line of metrics followed
-by a per-dimension table. The two references are scored with the same code on the rows that have
-both, so every report shows us beside them on the same prompts with the same matcher.
+by a per-dimension table. `--validation` takes the held-out split instead (benchmarks.splits),
+`--both-references` keeps the rows with both references, and `--prompts` rewrites the prompts
+people type (benchmarks/user_prompts.txt). Beside today's figures it reports the faults a reader
+sees (benchmarks.faults) and ref_f1 against GPT-4. The two references are scored with the same
+code on the rows that have both, so every report shows us beside them on the same prompts.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks.faults import faults
 from benchmarks.splits import split
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "vbench" / "dev.jsonl"
@@ -72,7 +76,8 @@ def attribute_kept(attribute: str, rewrite_stems: list[str]) -> bool:
     return n > 0 and any(rewrite_stems[i : i + n] == phrase for i in range(len(rewrite_stems) - n + 1))
 
 
-def score(prompt: str, rewrite: str, attributes: dict | None, target) -> dict:
+def score(prompt: str, rewrite: str, attributes: dict | None, target, reference: str | None = None) -> dict:
+    """Today's figures and the faults a reader sees (ref_f1 against `reference`, when there is one)."""
     from prompts.cleaning import has_loop, problems, word_count
     from prompts.preservation import content_words, missing_words, stems
     from prompts.tokens import TokenCounter
@@ -92,6 +97,7 @@ def score(prompt: str, rewrite: str, attributes: dict | None, target) -> dict:
         "keep_mean": 1 - len(missing) / len(words) if words else 1.0,
         "attr": [attribute_kept(a, rewrite_stems) for a in attrs],
         "loops": has_loop(rewrite),
+        **faults(prompt, rewrite, reference),
     }
 
 
@@ -118,6 +124,7 @@ def summarise(scores: list[dict]) -> dict:
         return {}
     share = lambda key: round(sum(bool(s[key]) for s in scores) / len(scores), 3)  # noqa: E731
     attrs = [a for s in scores for a in s["attr"]]
+    later = sum(s["later_sentences"] for s in scores)
     out = {
         "n": len(scores),
         "words_median": statistics.median(s["words"] for s in scores),
@@ -129,7 +136,16 @@ def summarise(scores: list[dict]) -> dict:
         "attr": round(sum(attrs) / len(attrs), 3) if attrs else None,
         "attr_n": len(attrs),
         "loops": share("loops"),
+        # what a reader sees: shares of rewrites with the fault, and of later sentences opening with "The"
+        "invented_people": share("invented_people"),
+        "senses": share("senses"),
+        "camera_moves": share("camera_moves"),
+        "the_openers": round(sum(s["the_openers"] for s in scores) / later, 3) if later else None,
+        "starts_verbatim": share("starts_verbatim"),
     }
+    f1 = [s["ref_f1"] for s in scores if s["ref_f1"] is not None]
+    if f1:
+        out["ref_f1"] = round(statistics.mean(f1), 3)
     for key in ("sim_raw", "sim_ref"):
         values = [s[key] for s in scores if s.get(key) is not None]
         if values:
@@ -232,13 +248,13 @@ def main(argv: list[str] | None = None) -> None:
 
     # 1. Data and models
     if args.prompts:
-        rows = load_user_prompts(args.prompts)
+        rows, rows_from = load_user_prompts(args.prompts), f"prompts:{args.prompts.name}"
     elif args.validation:
-        rows = split(load_rows(args.data))[1]
+        rows, rows_from = split(load_rows(args.data))[1], "validation"
     else:
-        rows = sample(load_rows(args.data), args.limit, args.seed, args.max_attribute_rows)
+        rows, rows_from = sample(load_rows(args.data), args.limit, args.seed, args.max_attribute_rows), "sample"
     if args.both_references:
-        rows = [r for r in rows if all(r.get(k) for k in REFERENCES.values())]
+        rows, rows_from = [r for r in rows if all(r.get(k) for k in REFERENCES.values())], f"{rows_from}+both"
     if not rows:
         sys.exit("error: no rows to evaluate")
     device = pick_device()
@@ -278,7 +294,10 @@ def main(argv: list[str] | None = None) -> None:
 
     # 3. Score ours and the references with the same code
     sim = Similarity()
-    ours = [score(r["prompt"], res.rewritten, r["attributes"], target) for r, res in zip(rows, results, strict=True)]
+    ours = [
+        score(r["prompt"], res.rewritten, r["attributes"], target, r.get("reference_gpt4"))
+        for r, res in zip(rows, results, strict=True)
+    ]
     for s, v in zip(ours, sim.pairs([r["prompt"] for r in rows], [res.rewritten for res in results]), strict=True):
         s["sim_raw"] = v
     with_gpt4 = [i for i, r in enumerate(rows) if r.get("reference_gpt4")]
@@ -292,7 +311,11 @@ def main(argv: list[str] | None = None) -> None:
     both = [i for i, r in enumerate(rows) if all(r.get(k) for k in REFERENCES.values())]
     references = {}
     for name, key in REFERENCES.items():
-        ref_scores = [score(rows[i]["prompt"], rows[i][key], rows[i]["attributes"], target) for i in both]
+        against = [None if name == "gpt4" else rows[i]["reference_gpt4"] for i in both]  # GPT-4's F1 with itself is 1
+        ref_scores = [
+            score(rows[i]["prompt"], rows[i][key], rows[i]["attributes"], target, ref)
+            for i, ref in zip(both, against, strict=True)
+        ]
         raw_sims = sim.pairs([rows[i]["prompt"] for i in both], [rows[i][key] for i in both]) if both else []
         gpt_sims = sim.pairs([rows[i]["reference_gpt4"] for i in both], [rows[i][key] for i in both]) if both else []
         for s, a, b in zip(ref_scores, raw_sims, gpt_sims, strict=True):
@@ -308,6 +331,7 @@ def main(argv: list[str] | None = None) -> None:
         "target": target.name,
         "device": device,
         "seed": args.seed,
+        "rows_from": rows_from,
         "rows": len(rows),
         **summarise(ours),
         # over_limit counts with the target's tokenizer when it is local, else with an estimate
@@ -324,13 +348,18 @@ def main(argv: list[str] | None = None) -> None:
     by_dim: dict[str, list[dict]] = defaultdict(list)
     for s in ours:
         by_dim[s["dimension"]].append(s)
-    print(f"\n{'dimension':30} {'n':>4} {'clean':>6} {'keep':>6} {'attr':>6} {'range':>6} {'simraw':>7} {'simref':>7}")
+    print(
+        f"\n{'dimension':30} {'n':>4} {'clean':>6} {'keep':>6} {'attr':>6} {'range':>6} {'simraw':>7} {'simref':>7} "
+        f"{'people':>7} {'senses':>7} {'camera':>7} {'The':>6}"
+    )
     for dim in sorted(by_dim):
         m = summarise(by_dim[dim])
         attr = "-" if m["attr"] is None else f"{m['attr']:.2f}"
+        the = "-" if m["the_openers"] is None else f"{m['the_openers']:.2f}"
         print(
             f"{dim:30} {m['n']:>4} {m['clean']:>6.2f} {m['keep_all']:>6.2f} {attr:>6} {m['in_range']:>6.2f} "
-            f"{m.get('sim_raw', 0):>7.3f} {m.get('sim_ref', 0):>7.3f}"
+            f"{m.get('sim_raw', 0):>7.3f} {m.get('sim_ref', 0):>7.3f} "
+            f"{m['invented_people']:>7.2f} {m['senses']:>7.2f} {m['camera_moves']:>7.2f} {the:>6}"
         )
 
 

@@ -54,6 +54,7 @@ def test_score_counts_defects():
 METRICS = {
     "words_median", "in_range", "over_limit", "clean", "keep_all", "keep_mean", "attr", "loops", "sim_raw",
     "sim_ref", "fallback", "seconds_per_rewrite", "tokens_per_s", "tokens_exact",
+    "invented_people", "senses", "camera_moves", "the_openers", "starts_verbatim", "ref_f1",
 }  # fmt: skip
 
 
@@ -177,3 +178,41 @@ def test_user_prompts_file_has_40_prompts_under_kinds():
     assert len(prompts) == 40 and len({p["prompt"] for p in prompts}) == 40
     assert {"camera", "look", "count", "quoted text", "action", "product", "vague"} == {p["dimension"] for p in prompts}
     assert all(p["reference_gpt4"] is None and p["attributes"] is None for p in prompts)
+
+
+def test_score_reports_the_faults_a_reader_sees():
+    target = get_video_spec("tiny-random")
+    s = score(
+        "a red ball", "A red ball, camera pans left. The smell of rubber. A girl kicks it.", None, target, "A red ball."
+    )
+    assert s["invented_people"] == ["girl"] and s["senses"] == ["smell"] and s["camera_moves"] == ["camera pans"]
+    assert s["starts_verbatim"] and (s["the_openers"], s["later_sentences"]) == (1, 2) and 0 < s["ref_f1"] < 1
+    assert score("a red ball", "A red ball.", None, target)["ref_f1"] is None
+
+
+def test_validation_rows_with_both_references_report_ref_f1_and_faults_for_ours_and_qwen(tmp_path, capsys):
+    from benchmarks.splits import split
+
+    data = tmp_path / "dev.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows()))
+    argv = ["--rewriter", "tiny-random", "--target", "tiny-random", "--data", str(data), "--validation"]
+    main([*argv, "--both-references"])
+    report = json.loads(capsys.readouterr().out.splitlines()[0])
+    held = [r for r in split(rows())[1] if r["reference_qwen2.5_3b_wan"]]
+    assert report["rows_from"] == "validation+both" and report["rows"] == len(held) > 0
+    assert 0 <= report["ref_f1"] <= 1 and report["ours_on_reference_rows"]["n"] == len(held)
+    qwen, gpt4 = report["references"]["qwen2.5-3b"], report["references"]["gpt4"]
+    assert qwen["ref_f1"] == 1.0  # the synthetic Qwen rewrite is the GPT-4 one
+    assert "ref_f1" not in gpt4 and {"invented_people", "senses", "camera_moves", "the_openers"} <= set(gpt4)
+    assert gpt4["camera_moves"] == 1.0  # "the camera following it" in a prompt without camera language
+
+
+def test_user_prompts_run_without_references(tmp_path, capsys):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("# a comment\n[camera]\ndrone shot over a lake\n\n[vague]\nloneliness\n")
+    main(["--rewriter", "tiny-random", "--target", "tiny-random", "--prompts", str(prompts)])
+    out = capsys.readouterr().out.splitlines()
+    report = json.loads(out[0])
+    assert report["rows_from"] == "prompts:prompts.txt" and report["rows"] == 2
+    assert "sim_ref" not in report and "ref_f1" not in report and report["references"] == {"gpt4": {}, "qwen2.5-3b": {}}
+    assert {line.split()[0] for line in out[2:]} == {"dimension", "camera", "vague"}
