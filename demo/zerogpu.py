@@ -3,6 +3,7 @@ from the steps, frames and size asked for and capped; without `spaces` (or off Z
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import logging
@@ -12,9 +13,11 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TypeVar
 
+import gradio as gr
+
 from demo.config import GPU_MAX_SECONDS
+from pipeline.devices import on_zerogpu
 from pipeline.gallery import Gallery
-from pipeline.loading import on_zerogpu
 from pipeline.presets import VideoSpec
 from pipeline.variations import preview_settings
 
@@ -58,24 +61,58 @@ class GpuTime:
     cap: int = GPU_MAX_SECONDS
 
     def wrap(self, action: str, fn: F) -> F:
-        """`fn` (a Gradio handler) under `spaces.GPU`, its duration computed from the same arguments."""
+        """`fn` (a Gradio handler) under `spaces.GPU`, its duration computed from the same arguments. On ZeroGPU a
+        call whose estimate is over the cap is refused with the estimate before it asks for a GPU (the cap would
+        cut it off part way, the visitor's quota spent)."""
         signature = inspect.signature(fn)
 
-        def duration(*args, **kwargs) -> int:
+        def arguments(args: tuple, kwargs: dict) -> Mapping | None:
             try:
                 bound = signature.bind(*args, **kwargs)
             except TypeError:
-                return self.cap
+                return None
             bound.apply_defaults()
-            return self.seconds(action, bound.arguments)
+            return bound.arguments
+
+        def duration(*args, **kwargs) -> int:
+            bound = arguments(args, kwargs)
+            return self.cap if bound is None else self.seconds(action, bound)
+
+        def refuse_over_cap(args: tuple, kwargs: dict) -> None:
+            bound = arguments(args, kwargs)
+            needed = 0 if bound is None else self.needed(action, bound)
+            if needed > self.cap:
+                raise gr.Error(f"This {action} needs about {needed} s of GPU time; a ZeroGPU call gets at most "
+                               f"{self.cap} s. Use fewer steps or frames, or a smaller size.")
 
         duration.__name__ = f"{action}_gpu_seconds"
-        return gpu(duration)(fn)
+        on_gpu = gpu(duration)(fn)
+        if on_gpu is fn:  # no ZeroGPU: no cap to keep
+            return fn
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(on_gpu)
+            def guarded_stream(*args, **kwargs):
+                refuse_over_cap(args, kwargs)
+                yield from on_gpu(*args, **kwargs)
+
+            return guarded_stream  # type: ignore[return-value]
+
+        @functools.wraps(on_gpu)
+        def guarded(*args, **kwargs):
+            refuse_over_cap(args, kwargs)
+            return on_gpu(*args, **kwargs)
+
+        return guarded  # type: ignore[return-value]
 
     def seconds(self, action: str, args: Mapping) -> int:
-        """GPU seconds for one call of `action` (rewrite, generate, compare, variations, variation, rerun)."""
+        """GPU seconds one call of `action` (rewrite, generate, compare, variations, variation, rerun) asks for:
+        the estimate with its margin, capped."""
         estimate = OVERHEAD_SECONDS + self.work(action, args)
         return int(min(self.cap, max(MIN_SECONDS, math.ceil(estimate * MARGIN))))
+
+    def needed(self, action: str, args: Mapping) -> int:
+        """The estimate without margin or cap: a call needing more than the cap would be cut off."""
+        return math.ceil(OVERHEAD_SECONDS + self.work(action, args))
 
     def work(self, action: str, args: Mapping) -> float:
         spec = self.spec

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
+
+
+def on_zerogpu(environ: Mapping[str, str] | None = None) -> bool:
+    """True on a ZeroGPU Space: SPACES_ZERO_GPU is set to 1/t/true there (read the way `spaces` reads it)."""
+    env = os.environ if environ is None else environ
+    return (env.get("SPACES_ZERO_GPU") or "").strip().lower() in ("1", "t", "true")
 
 
 def pick_device() -> str:

@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from pipeline.devices import on_zerogpu
 from pipeline.export import encode_mp4, new_stem, write_sidecar
 from pipeline.gallery import Gallery, RunStart
 from pipeline.image_to_video import image_target, partner_settings, save_reference, switch_note
 from pipeline.images import prepare_reference_image
-from pipeline.loading import LoadedVideo, on_zerogpu
+from pipeline.loading import LoadedVideo
 from pipeline.presets import VideoSpec, get_video_spec
 from pipeline.request import GenerationRequest, GenerationResult, build_request, check_prompt
 from prompts.rewriter import Cancelled, Partial, Rewriter, RewriteResult

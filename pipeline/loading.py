@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,12 +136,6 @@ def sharing_pipeline(pipeline_class, pipe, config: Mapping):
     parts = {name: module for name, module in pipe.components.items() if name in accepted}
     settings = {name: value for name, value in pipe.config.items() if name in accepted and name not in parts}
     return pipeline_class(**parts, **{**settings, **config})
-
-
-def on_zerogpu(environ: Mapping[str, str] | None = None) -> bool:
-    """True on a ZeroGPU Space: SPACES_ZERO_GPU is set to 1/t/true there (read the way `spaces` reads it)."""
-    env = os.environ if environ is None else environ
-    return (env.get("SPACES_ZERO_GPU") or "").strip().lower() in ("1", "t", "true")
 
 
 def local_tokenizer(spec: VideoSpec):

@@ -18,7 +18,7 @@ def detect_budget(device: str, environ: Mapping[str, str] | None = None) -> Budg
     None when the GPU's memory cannot be read."""
     import psutil
 
-    from pipeline.loading import on_zerogpu
+    from pipeline.devices import on_zerogpu
 
     env = os.environ if environ is None else environ
     zerogpu = on_zerogpu(env)

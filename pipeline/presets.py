@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from pipeline.devices import on_zerogpu
 
 ASPECTS = ("16:9", "9:16", "1:1")
 
@@ -50,6 +52,9 @@ class VideoSpec:
     # the rewriter then tries the next seed, up to rewrite_attempts, and keeps the first faulted one otherwise
     rewrite_check: str | None = None
     rewrite_attempts: int = 2  # seeds tried per rewrite when rewrite_check is set; each costs a generation
+    # ZeroGPU: defaults that replace the preset's so that one call fits the Space's GPU time cap
+    # (demo/zerogpu.py estimates it; a request above the cap is refused with its estimate)
+    zerogpu_defaults: dict = field(default_factory=dict)
 
     @property
     def takes_image(self) -> bool:
@@ -152,6 +157,9 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
             num_inference_steps=50,  # the model card's default
             guidance_scale=5.0,
             negative_prompt=_WAN_NEGATIVE,
+            # 121 frames x 50 steps at 720p is estimated at ~612 s of GPU time, over ZeroGPU's 300 s cap:
+            # 81 frames (3.4 s) x 30 steps is ~274 s with the rewrite
+            zerogpu_defaults={"num_frames": 81, "num_inference_steps": 30},
             preview_sizes={"16:9": (352, 640), "9:16": (640, 352), "1:1": (480, 480)},
             preview_num_frames=49,  # 2 seconds at 24 fps
             preview_num_inference_steps=15,
@@ -277,7 +285,9 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
 
 
 def get_video_spec(name: str) -> VideoSpec:
+    """The preset by name; on ZeroGPU with its `zerogpu_defaults` in place of its own."""
     try:
-        return VIDEO_PRESETS[name]
+        spec = VIDEO_PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown video preset {name!r}; choose one of {', '.join(VIDEO_PRESETS)}") from None
+    return replace(spec, **spec.zerogpu_defaults) if spec.zerogpu_defaults and on_zerogpu() else spec

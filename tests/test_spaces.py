@@ -26,7 +26,7 @@ from demo.config import GPU_MAX_SECONDS, from_env, parse_args
 from demo.zerogpu import MARGIN, MIN_SECONDS, OVERHEAD_SECONDS, GpuTime, gpu, render_seconds
 from pipeline.engine import DEFAULT_PRESETS
 from pipeline.gallery import Gallery, RunStart
-from pipeline.presets import get_video_spec
+from pipeline.presets import VIDEO_PRESETS, get_video_spec
 from prompts.presets import get_rewriter_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,11 +270,15 @@ def test_with_spaces_gpu_actions_request_durations_from_their_settings(tiny_engi
         with pytest.raises(gr.Error, match="empty"):
             fns["generate"]("", "", True, None, 1, 256, 256, 33, steps)
     assert calls[0][1] < calls[1][1] == timing.seconds("generate", {**big, "use_raw": True}) == 45
-    # 3. ... and is clamped to the cap
-    capped = endpoints(build_demo(tiny_engine, gpu_max_seconds=20))["compare"]
+    # 3. ... and is clamped to the cap; a call that needs more than the cap is refused before asking for a GPU
+    capped = endpoints(build_demo(tiny_engine, gpu_max_seconds=40))["compare"]
     with pytest.raises(gr.Error, match="empty"):
-        capped("", "", None, 1, 256, 256, 33, 100)
-    assert calls[-1] == ("compare", 20)
+        capped("", "", None, 1, 64, 64, 5, 100)
+    assert calls[-1] == ("compare", 40)
+    calls.clear()
+    with pytest.raises(gr.Error, match="needs about 55 s of GPU time; a ZeroGPU call gets at most 40 s"):
+        capped("a red ball", "A red ball rolls.", None, 1, 256, 256, 33, 100)
+    assert calls == []
 
 
 def test_real_spaces_package_is_a_no_op_off_zerogpu(monkeypatch):
@@ -341,6 +345,7 @@ class FakePipe:
 def test_no_cpu_offload_on_zerogpu(monkeypatch, tmp_path, zero_gpu, expected):
     import diffusers
 
+    import pipeline.devices as devices
     import pipeline.loading as loading
 
     pipe = FakePipe()
@@ -353,7 +358,7 @@ def test_no_cpu_offload_on_zerogpu(monkeypatch, tmp_path, zero_gpu, expected):
     loaded = loading.load_video(get_video_spec("wan2.1-t2v-1.3b"), "cuda")
     assert pipe.calls == expected
     assert ("model CPU offload" in loaded.memory) is (zero_gpu is None)
-    assert loading.on_zerogpu({"SPACES_ZERO_GPU": "True"}) and not loading.on_zerogpu({})
+    assert devices.on_zerogpu({"SPACES_ZERO_GPU": "True"}) and not devices.on_zerogpu({})
 
 
 # -- Stop across the worker boundary ---------------------------------------------------------------
@@ -464,3 +469,45 @@ def test_launched_app_with_cleanup_sweeps_at_start(tmp_path):
         while gallery.get(old_id).status != "expired" and time.monotonic() < deadline:
             time.sleep(0.1)
     assert gallery.get(old_id).status == "expired" and not any(p.exists() for p in old_files)
+
+
+# -- ZeroGPU's cap with a reference image --------------------------------------------------------------
+def test_on_zerogpu_an_image_request_at_the_defaults_fits_the_cap(monkeypatch):
+    from pipeline.image_to_video import image_target, partner_settings
+
+    wan = get_video_spec("wan2.1-t2v-1.3b")
+    ui_defaults = {"height": wan.height, "width": wan.width, "num_frames": wan.num_frames,
+                   "num_inference_steps": wan.num_inference_steps, "image": "ref.png"}
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    full = partner_settings(wan, image_target(wan), dict(ui_defaults))
+    assert (full["num_frames"], full["num_inference_steps"]) == (121, 50)  # the model card's, off ZeroGPU
+    assert GpuTime(wan, cap=300).needed("generate", ui_defaults) > 300  # would be cut off part way
+
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    partner = image_target(wan)
+    zerogpu = partner_settings(wan, partner, dict(ui_defaults))
+    assert (zerogpu["height"], zerogpu["width"]) == partner.sizes["16:9"]  # 720p kept; fewer frames and steps
+    assert (zerogpu["num_frames"], zerogpu["num_inference_steps"]) == (81, 30)
+    assert GpuTime(wan, cap=300).seconds("generate", ui_defaults) < 300  # margin included: not cut off
+    assert get_video_spec("wan2.2-ti2v-5b").num_frames == 81 and VIDEO_PRESETS["wan2.2-ti2v-5b"].num_frames == 121
+
+
+def test_a_call_over_the_cap_is_refused_with_its_estimate_before_asking_for_a_gpu(monkeypatch):
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "spaces", fake_spaces(calls))
+    timing = GpuTime(get_video_spec("wan2.1-t2v-1.3b"), cap=60)
+    ran: list = []
+
+    def generate(prompt: str, num_inference_steps: float = 50, height: float = 480, width: float = 832):
+        ran.append(prompt)
+        return prompt
+
+    def rewrite(prompt: str):
+        yield prompt
+
+    guarded = timing.wrap("generate", generate)
+    with pytest.raises(gr.Error, match=r"needs about \d+ s of GPU time; a ZeroGPU call gets at most 60 s"):
+        guarded("a cat")
+    assert ran == [] and calls == []  # refused before the GPU was asked for
+    assert guarded("a cat", num_inference_steps=2, height=64, width=64) == "a cat" and calls
+    assert list(timing.wrap("rewrite", rewrite)("a dog")) == ["a dog"]  # streams stay streams
