@@ -398,14 +398,16 @@ class Engine:
             start = time.perf_counter()
             if video.device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
+            frames = None
             try:
                 frames = self._denoise(video, request, on_step)
             except torch.OutOfMemoryError:
-                memory["note"] = self.step_down_memory(request)
-                video = self.loaded(request.video)
+                pass  # stepped down below: the error's traceback holds the old pipeline and its tensors
+            if frames is None:
                 try:
-                    frames = self._denoise(video, request, on_step)
-                except torch.OutOfMemoryError:
+                    memory["note"] = self.step_down_memory(request)
+                    frames = self._denoise(self.loaded(request.video), request, on_step)
+                except torch.OutOfMemoryError:  # while the smaller plan loads, or when it runs
                     raise ValueError(self._out_of_memory_message(request)) from None
             timings["denoise_s"] = round(time.perf_counter() - start, 3)
             memory.update(self._memory_record(request))
@@ -464,9 +466,11 @@ class Engine:
         return note
 
     def _out_of_memory_message(self, request: GenerationRequest) -> str:
+        """What the settings need; from the preset's plan, without loading anything (a reload may have failed)."""
         from pipeline.memory_apply import out_of_memory_message
 
-        return out_of_memory_message(self.loaded(request.video), self._rewriter_name(), request)
+        video = self.video if request.video == self.spec.name else self._partner
+        return out_of_memory_message(video, self._rewriter_name(), request)
 
     def _memory_record(self, request: GenerationRequest) -> dict:
         from pipeline.memory_apply import memory_record

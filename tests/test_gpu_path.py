@@ -1,6 +1,9 @@
 """The GPU path on the CPU: dtypes of shared models, the float32 VAE, the shared text encoder, the out-of-memory
 step-down. Tiny models loaded through the real loader with CUDA's dtypes (bf16), or an injected out-of-memory error."""
 
+import gc
+import json
+import weakref
 from dataclasses import replace
 
 import pytest
@@ -88,3 +91,73 @@ def test_the_plan_counts_the_float32_vae():
 
     plan = plan_memory("wan2.1-t2v-1.3b", None, Settings(480, 832, 81), Budget(80, 64))
     assert plan.components["vae"].weights_gb == round(count_component("wan2.1-t2v-1.3b", "vae").params * 4 / GB, 2)
+
+
+# -- 9. out of memory: step down after the except block, with the old pipeline gone --------------------------
+def _tiny_plan(rung_name):
+    from pipeline.memory_plan import Budget, Settings, estimate, rung_named
+
+    return estimate("tiny-random", None, "none", rung_named(rung_name), Settings(64, 112, 9, 2), Budget(8, 64))
+
+
+@pytest.fixture
+def oom_engine(monkeypatch, tmp_path):
+    """A tiny engine on a 'resident' plan whose next pipeline call runs out of GPU memory (injected); offload
+    calls of the smaller plans are no-ops on the CPU."""
+    import diffusers
+    import torch
+
+    from pipeline.engine import Engine
+    from pipeline.loading import load_video
+
+    engine = Engine(load_video(get_video_spec("tiny-random"), "cpu", plan=_tiny_plan("resident")), None, tmp_path)
+    original, calls = diffusers.WanPipeline.__call__, []
+
+    def fail_first(self, *args, **kwargs):
+        calls.append(1)  # a count: holding `self` would keep the old pipeline alive
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(diffusers.WanPipeline, "__call__", fail_first)
+    for method in ("enable_model_cpu_offload", "enable_sequential_cpu_offload"):
+        monkeypatch.setattr(diffusers.WanPipeline, method, lambda self, *a, **k: None)
+    return engine, calls
+
+
+def test_out_of_memory_frees_the_old_pipeline_before_loading_the_smaller_plan(monkeypatch, oom_engine):
+    import pipeline.loading as loading
+
+    engine, _ = oom_engine
+    old = weakref.ref(engine.video.pipe)
+    load, alive_at_reload = loading.load_video, []
+
+    def reload(*args, **kwargs):
+        gc.collect()
+        alive_at_reload.append(old() is not None)
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(loading, "load_video", reload)
+    result = engine.generate("a red ball", use_raw=True, seed=1, num_inference_steps=1)
+    assert alive_at_reload == [False]
+    assert "Out of GPU memory with plan 'resident'" in json.loads(open(result.sidecar_path).read())["memory_note"]
+
+
+@pytest.mark.parametrize("where", ["reload", "retry"])
+def test_a_second_out_of_memory_error_gets_the_friendly_message(monkeypatch, oom_engine, where):
+    import diffusers
+    import torch
+
+    import pipeline.loading as loading
+
+    engine, _ = oom_engine
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory (injected again)")
+
+    if where == "reload":
+        monkeypatch.setattr(loading, "load_video", out_of_memory)
+    else:  # the smaller plan runs out of memory too
+        monkeypatch.setattr(diffusers.WanPipeline, "__call__", out_of_memory)
+    with pytest.raises(ValueError, match="Out of GPU memory"):
+        engine.generate("a red ball", use_raw=True, seed=1, num_inference_steps=1)
