@@ -17,11 +17,12 @@ def _words(text: str) -> str:
 
 
 # People. Ambiguous nouns are left out on purpose: cook (a verb), player (record player), model, fan,
-# guard, king/queen (chess, bees), artist/painter (named by a style), kin words (a mother duck), and
-# pronouns (a cat's "her tail"). "Figure" counts only as a person: "a lone figure".
-_ONE_PERSON = (
-    _words(
-        """
+# guard, king/queen (chess, bees), artist/painter (named by a style), kin words (a mother duck), diner
+# (a restaurant), audience (most often the viewer: "allowing the audience to see"), and pronouns (a
+# cat's "her tail").
+# "Figure" counts only as a person: "a lone figure", "distant figures".
+_ONE_PERSON = _words(
+    """
     man woman boy girl child kid baby toddler teenager teen person adult guy lady gentleman someone somebody
     human chef baker butcher jogger farmer fisherman worker dancer singer musician guitarist drummer pianist
     violinist photographer rider cyclist biker skier surfer skater skateboarder swimmer diver climber hiker
@@ -30,9 +31,8 @@ _ONE_PERSON = (
     tourist traveler traveller pedestrian passenger stranger villager monk nun priest bride grandmother
     grandfather grandma grandpa husband wife girlfriend boyfriend friend neighbor neighbour wizard witch
     clown cowboy sailor businessman businesswoman hunter gardener shepherd onlooker spectator actor actress
+    passerby bystander visitor guest
     """
-    )
-    + "|(?:lone|solitary|distant|hooded|cloaked|shadowy|human|single) figure"
 )
 _PLURAL_PERSON = _words(
     """
@@ -40,16 +40,20 @@ _PLURAL_PERSON = _words(
     gentlemen humans chefs butchers joggers farmers fishermen workers dancers singers musicians riders
     cyclists skiers surfers skaters skateboarders swimmers divers climbers hikers athletes soldiers knights
     warriors students tourists travelers travellers pedestrians passengers strangers villagers monks friends
-    neighbors neighbours onlookers spectators actors customers vendors shoppers commuters locals figures
+    neighbors neighbours onlookers spectators actors customers vendors shoppers commuters locals passersby
+    bystanders visitors guests diners partygoers revelers residents
     """
 )
+_FIGURE = r"(?:lone|solitary|distant|hooded|cloaked|shadowy|human|single|dark) figures?"
 # A group noun names people unless something else follows "of": "a family of ducks" is not people.
 _GROUP = (
-    r"(?:crowd|crowds|group|groups|family|families|couple|couples|team|teams|audience|choir)"
+    r"(?:crowd|crowds|group|groups|family|families|couple|couples|team|teams|choir)"
     rf"(?! of (?!{_PLURAL_PERSON})\w)"
 )
-_PERSON = re.compile(rf"(?<![-\w])(?:{_ONE_PERSON}|{_PLURAL_PERSON}|{_GROUP})(?![-\w])", re.IGNORECASE)
-_PEOPLE_GROUP = re.compile(rf"(?<![-\w])(?:{_PLURAL_PERSON}|{_GROUP})(?![-\w])", re.IGNORECASE)
+_PERSON = re.compile(rf"(?<![-\w])(?:{_ONE_PERSON}|{_PLURAL_PERSON}|{_GROUP}|{_FIGURE})(?![-\w])", re.IGNORECASE)
+_PEOPLE_GROUP = re.compile(rf"(?<![-\w])(?:{_PLURAL_PERSON}|{_GROUP}|{_FIGURE})(?![-\w])", re.IGNORECASE)
+# A person in a comparison is not in the scene: "chasing each other like little kids".
+_LIKE = re.compile(r"\b(?:like|as if|as though)\s+(?:[\w'-]+\s+){0,2}$", re.IGNORECASE)
 # A prompt that shows only part of a person (or speaks as one) still has a person in it.
 _PERSON_IN_PROMPT = re.compile(
     r"(?<![-\w])(?:hands?|fingers?|he|she|they|i|me|my|we|our|you|your|selfie|pov)(?![-\w])", re.IGNORECASE
@@ -113,13 +117,18 @@ def _new_words(found: list[str], prompt: str) -> list[str]:
     return [w for w in found if stem_words(w.split())[-1] not in have]
 
 
+def _in_scene(pattern: re.Pattern, text: str) -> list[str]:
+    """The matches of `pattern` in `text` that are not in a comparison."""
+    return [m.group(0) for m in pattern.finditer(text) if not _LIKE.search(text[max(0, m.start() - 40) : m.start()])]
+
+
 def invented_people(prompt: str, rewrite: str) -> list[str]:
     """People the rewrite adds: any person when the prompt has none, else any group the prompt did not name."""
     if not _PERSON.search(prompt) and not _PERSON_IN_PROMPT.search(prompt):
-        return _PERSON.findall(rewrite)
+        return _in_scene(_PERSON, rewrite)
     if _PEOPLE_GROUP.search(prompt):
         return []
-    return _new_words(_PEOPLE_GROUP.findall(rewrite), prompt)
+    return _new_words(_in_scene(_PEOPLE_GROUP, rewrite), prompt)
 
 
 def senses(prompt: str, rewrite: str) -> list[str]:

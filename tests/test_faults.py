@@ -25,6 +25,7 @@ VOLCANO = "drone shot over a volcano erupting at sunset"
         ("a beach at dawn", "A lone figure walks the shore while a crowd gathers.", ["lone figure", "crowd"]),
         ("a man playing guitar on a porch", "A crowd of people gathers to listen.", ["crowd", "people"]),
         ("a street at night", "Pedestrians hurry past, a couple under one umbrella.", ["Pedestrians", "couple"]),
+        ("a neon-lit alley", "Guests fill the diner; distant figures pass like ghosts.", ["Guests", "distant figures"]),
     ],
 )
 def test_invented_people(prompt, rewrite, found):
@@ -40,6 +41,9 @@ def test_invented_people(prompt, rewrite, found):
         ("hands kneading dough", "A baker's hands press and fold the dough."),  # a person was already there
         ("a red bicycle", "A red bicycle with a hand-painted frame leans on a human-made wall."),
         ("a chess set", "A couple of pawns lie toppled beside the king."),
+        ("puppies in the snow", "The puppies chase each other like little kids."),  # a comparison
+        ("a meadow", "The camera drifts, allowing the audience to see the grass."),  # the audience is the viewer
+        ("a cake", "Sugar figures stand behind the cake."),
     ],
 )
 def test_no_invented_people(prompt, rewrite):
