@@ -60,7 +60,9 @@ class Engine:
         llm = None if rewriter_name == "none" else load_rewriter(get_rewriter_spec(rewriter_name), device)
         engine = cls(load_video(video_spec, device, rewriter=None if llm is None else rewriter_name), llm, outputs)
         if on_zerogpu() and engine.image_spec not in (None, engine.spec):
-            # ZeroGPU: models load in the main process, once; a GPU worker cannot keep what it loads
+            # ZeroGPU: models load in the main process, once: a GPU worker cannot keep what it loads (each call
+            # may get a fresh fork), and a load there would spend the visitor's GPU time. The partner shares
+            # this preset's text encoder (pipeline.loading.SHARED_TEXT_ENCODER), so it adds no second umT5.
             engine.loaded(engine.image_spec.name)
         return engine
 
@@ -134,7 +136,8 @@ class Engine:
         if wanted is None or wanted.pipe is None:
             spec = get_video_spec(name)
             log.info("loading %s", name)
-            wanted = load_video(spec, self.video.device, rewriter=self._rewriter_name())
+            wanted = load_video(spec, self.video.device, rewriter=self._rewriter_name(),
+                                text_encoder_from=self._text_encoder_donor(name))
             if name == self.spec.name:
                 self.video = wanted
             else:
@@ -453,11 +456,16 @@ class Engine:
         finally:
             video.after_call(image)
 
+    def _text_encoder_donor(self, name: str) -> LoadedVideo | None:
+        """For the image partner: this app's preset, whose text encoder it may read (SHARED_TEXT_ENCODER)."""
+        return self.video if name != self.spec.name else None
+
     def step_down_memory(self, request: GenerationRequest) -> str:
         """After an out-of-memory error: free the GPU, reload with the next more frugal plan; says what changed."""
         from pipeline.memory_apply import step_down
 
-        loaded, note = step_down(self.loaded(request.video), self._rewriter_name(), request)
+        loaded, note = step_down(self.loaded(request.video), self._rewriter_name(), request,
+                                 text_encoder_from=self._text_encoder_donor(request.video))
         if request.video == self.spec.name:
             self.video = loaded
         else:

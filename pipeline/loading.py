@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +17,12 @@ from pipeline.presets import VideoSpec
 
 log = logging.getLogger(__name__)
 
+# Image partners that read prompts with the same text encoder checkpoint as the preset they partner: Wan 2.1 and
+# Wan 2.2 TI2V both ship Google's umT5-XXL encoder (`models_t5_umt5-xxl-enc-bf16.pth` in Wan's own releases; the
+# tiny pair is built from one seed). The partner reads the app preset's copy: its own (5.7B parameters, ~23 GB in
+# the diffusers repo's float32, 11 GB in bf16) is neither downloaded nor held twice. partner -> preset.
+SHARED_TEXT_ENCODER = {"wan2.2-ti2v-5b": "wan2.1-t2v-1.3b", "tiny-random-i2v": "tiny-random"}
+
 
 @dataclass
 class LoadedVideo:
@@ -24,6 +33,7 @@ class LoadedVideo:
     memory: tuple[str, ...]  # offload and tiling measures applied
     plan: MemoryPlan | None = None  # CUDA only: the memory plan these measures come from
     image_pipe: object | None = None  # image-capable presets: the image-to-video pipeline (shares `pipe`'s models)
+    text_encoder_from: str | None = None  # the preset whose text encoder this one reads (SHARED_TEXT_ENCODER)
 
     def describe(self) -> str:
         memory = ", ".join(self.memory) or "fully resident"
@@ -59,14 +69,68 @@ def weights_folder(spec: VideoSpec) -> Path:
     return Path(ensure_downloaded(spec.hub_id, spec.download_gb))
 
 
-def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rewriter: str | None = None) -> LoadedVideo:
-    """Load a preset; on CUDA apply `plan`, or the plan for the detected memory (and `rewriter`) when None."""
+def shared_text_encoder_folder(spec: VideoSpec, donor: VideoSpec) -> Path:
+    """A folder of links that `from_pretrained` reads as `spec`'s checkpoint: its own files (downloaded without
+    its text encoder) with `donor`'s text encoder. Rebuilt on each load: snapshot paths change with revisions."""
+    if spec.hub_id is None:
+        own = weights_folder(spec)
+    else:
+        import inspect
+
+        import diffusers
+
+        pipeline_class = getattr(diffusers, spec.image_pipeline_class or spec.pipeline_class)
+        names = sorted(set(inspect.signature(pipeline_class.__init__).parameters) - {"self", "text_encoder"})
+        own_gb = round(spec.download_gb - _text_encoder_gb(spec), 1)
+        own = Path(ensure_downloaded(spec.hub_id, own_gb, allow_patterns=["model_index.json",
+                                                                           *(f"{n}/*" for n in names)]))
+    text_encoder = (weights_folder(donor) / "text_encoder").absolute()
+    folder = cache_root() / "shared" / f"{spec.name}+text-encoder-of-{donor.name}"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    for entry in Path(own).iterdir():
+        if entry.name != "text_encoder":
+            (tmp / entry.name).symlink_to(entry.absolute())
+    (tmp / "text_encoder").symlink_to(text_encoder)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    return folder
+
+
+def _text_encoder_gb(spec: VideoSpec) -> float:
+    """The text encoder's share of a hub download (the diffusers Wan repos store umT5 in float32)."""
+    from pipeline.memory_models import count_component
+
+    return count_component(spec.name, "text_encoder").params * 4 / 1e9
+
+
+def _reusable_text_encoder(donor: LoadedVideo | None, plan: MemoryPlan | None):
+    """The donor's loaded text encoder when this pipeline can hold the very same module: both resident and
+    unquantized (ZeroGPU) or both without a plan (CPU, MPS). Offload hooks and quantization belong to one plan."""
+    if donor is None or donor.pipe is None:
+        return None
+
+    def plain(p: MemoryPlan | None) -> bool:
+        return p is None or (p.components["text_encoder"].placement == "gpu"
+                             and p.components["text_encoder"].quantization == "none")
+
+    same = (donor.plan is None) == (plan is None)
+    return donor.pipe.text_encoder if same and plain(donor.plan) and plain(plan) else None
+
+
+def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rewriter: str | None = None,
+               text_encoder_from: LoadedVideo | None = None) -> LoadedVideo:
+    """Load a preset; on CUDA apply `plan`, or the plan for the detected memory (and `rewriter`) when None.
+    `text_encoder_from`: the loaded preset whose text encoder this one reads when SHARED_TEXT_ENCODER says so (its
+    module when it can be shared, else its files)."""
     import diffusers
 
     from pipeline.memory_apply import apply_plan, detect_budget, plan_for, quantization_config
 
-    # 1. Weights on disk
-    folder = weights_folder(spec)
+    # 1. Weights on disk (a partner's without the text encoder it shares)
+    donor = text_encoder_from if text_encoder_from is not None and \
+        SHARED_TEXT_ENCODER.get(spec.name) == text_encoder_from.spec.name else None
+    folder = shared_text_encoder_folder(spec, donor.spec) if donor is not None else weights_folder(spec)
     if device == "cpu" and spec.hub_id is not None:
         log.warning("%s on CPU will be very slow (minutes per step); a CUDA GPU is recommended", spec.name)
 
@@ -84,6 +148,9 @@ def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rew
     pipeline_class = getattr(diffusers, spec.image_pipeline_class or spec.pipeline_class)
     quantization = quantization_config(plan) if plan is not None else None
     extra = {"quantization_config": quantization} if quantization is not None else {}
+    shared = _reusable_text_encoder(donor, plan)
+    if shared is not None:
+        extra["text_encoder"] = shared
     pipe = pipeline_class.from_pretrained(folder, dtype=dtype, **spec.pipeline_config, **extra)
     pipe.set_progress_bar_config(disable=True)
 
@@ -101,7 +168,10 @@ def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rew
         image_pipe = pipe
         pipe = sharing_pipeline(getattr(diffusers, spec.pipeline_class), image_pipe, spec.pipeline_config)
         pipe.set_progress_bar_config(disable=True)
-    return LoadedVideo(spec, pipe, device, _dtype_words(dtype), tuple(memory), plan, image_pipe)
+    if shared is not None:
+        memory = (*memory, f"text encoder shared with {donor.spec.name}")
+    return LoadedVideo(spec, pipe, device, _dtype_words(dtype), tuple(memory), plan, image_pipe,
+                       donor.spec.name if donor is not None else None)
 
 
 def _dtype_words(dtype) -> str:

@@ -126,9 +126,10 @@ def request_settings(spec: VideoSpec, request) -> Settings:
                         request.guidance_scale)
 
 
-def step_down(video, rewriter: str | None, request):
+def step_down(video, rewriter: str | None, request, text_encoder_from=None):
     """Free the GPU and reload `video` (a LoadedVideo) with the next more frugal plan; (new video, note).
-    A ValueError saying what the settings need when there is no more frugal plan."""
+    A ValueError saying what the settings need when there is no more frugal plan. `text_encoder_from`: as for
+    load_video (an image partner reads the app preset's text encoder)."""
     from pipeline.devices import free_accelerator_memory
     from pipeline.loading import load_video
 
@@ -144,7 +145,8 @@ def step_down(video, rewriter: str | None, request):
             f"estimated {new.estimated_slowdown:.2f}x the resident time).")
     video.pipe = video.image_pipe = None  # drop the old pipeline's GPU tensors before loading the new one
     free_accelerator_memory()
-    return load_video(video.spec, video.device, plan=replace(new, changes=(note,))), note
+    return load_video(video.spec, video.device, plan=replace(new, changes=(note,)),
+                      text_encoder_from=text_encoder_from), note
 
 
 def out_of_memory_message(video, rewriter: str | None, request) -> str:

@@ -161,3 +161,64 @@ def test_a_second_out_of_memory_error_gets_the_friendly_message(monkeypatch, oom
         monkeypatch.setattr(diffusers.WanPipeline, "__call__", out_of_memory)
     with pytest.raises(ValueError, match="Out of GPU memory"):
         engine.generate("a red ball", use_raw=True, seed=1, num_inference_steps=1)
+
+
+# -- 12. the image partner reads prompts with the text preset's umT5: one download, one copy in memory ----------
+def test_zerogpu_partner_loaded_at_start_shares_the_text_encoder(monkeypatch, tmp_path):
+    from PIL import Image
+
+    from pipeline.engine import Engine
+
+    monkeypatch.setenv("SPACES_ZERO_GPU", "1")
+    engine = Engine.load("none", "tiny-random", tmp_path / "out", device="cpu")
+    partner = engine._partner
+    assert partner is not None and partner.pipe is not None  # loaded in the main process, at start
+    assert partner.pipe.text_encoder is partner.image_pipe.text_encoder is engine.video.pipe.text_encoder
+    assert "text encoder shared with tiny-random" in partner.memory
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (96, 64), (200, 30, 30)).save(photo)
+    result = engine.generate("a red ball rolls", use_raw=True, image_path=str(photo), num_inference_steps=1)
+    record = json.loads(open(result.sidecar_path).read())
+    assert record["video_preset"] == "tiny-random-i2v"
+
+
+def test_partner_downloads_without_its_text_encoder_and_reads_the_text_presets(monkeypatch, tmp_path):
+    import shutil
+
+    import torch
+
+    import pipeline.loading as loading
+    from pipeline.loading import LoadedVideo, load_video, weights_folder
+
+    text, image = get_video_spec("wan2.1-t2v-1.3b"), get_video_spec("wan2.2-ti2v-5b")
+    partial = tmp_path / "wan2.2-without-text-encoder"  # what the download leaves: every folder but text_encoder
+    shutil.copytree(
+        weights_folder(get_video_spec("tiny-random-i2v")), partial, ignore=shutil.ignore_patterns("text_encoder")
+    )
+    folders = {text.hub_id: weights_folder(get_video_spec("tiny-random")), image.hub_id: partial}
+    asked = {}
+
+    def download(repo_id, approx_gb, allow_patterns=None):
+        asked[repo_id] = allow_patterns
+        return str(folders[repo_id])
+
+    monkeypatch.setattr(loading, "ensure_downloaded", download)
+    donor = LoadedVideo(text, None, "cpu", "float32", ())  # dropped from the GPU: its files are still there
+    video = load_video(image, "cpu", text_encoder_from=donor)
+    patterns = asked[image.hub_id]
+    assert patterns and not any(p.startswith("text_encoder") for p in patterns) and "transformer/*" in patterns
+    reference = load_video(get_video_spec("tiny-random"), "cpu").pipe.text_encoder
+    for (name, p), (_, q) in zip(
+        video.pipe.text_encoder.state_dict().items(), reference.state_dict().items(), strict=True
+    ):
+        assert torch.equal(p, q), name
+    assert video.pipe.text_encoder is video.image_pipe.text_encoder
+
+
+def test_only_listed_partners_share_a_text_encoder():
+    from pipeline.loading import SHARED_TEXT_ENCODER
+    from pipeline.memory_models import text_encoder_config
+
+    for partner, donor in SHARED_TEXT_ENCODER.items():
+        assert get_video_spec(donor).image_partner == partner  # the app's preset and its own image partner
+        assert text_encoder_config(partner) == text_encoder_config(donor)
