@@ -9,11 +9,13 @@ except ImportError:  # not installed (off Spaces): the GPU decorators in demo/ze
 
 import logging
 import os
+import sys
 
 import gradio as gr
 
 from demo.cleanup import Cleanup
-from demo.config import AppConfig, from_env, parse_args
+from demo.config import AppConfig, check_port, from_env, parse_args
+from demo.serving import launch_options
 from demo.ui import build_demo
 from pipeline.engine import Engine
 from pipeline.gallery import Gallery
@@ -56,8 +58,8 @@ def launch(demo: gr.Blocks, config: AppConfig, **kwargs):
         server_name=config.host,
         server_port=config.port,
         share=config.share,
-        allowed_paths=[str(config.outputs.resolve())],
         mcp_server=mcp,
+        **launch_options(config.outputs),
         **kwargs,
     )
 
@@ -66,6 +68,11 @@ if gr.NO_RELOAD:
     logging.basicConfig(level=os.environ.get("RR_LOG", "INFO"), format="%(levelname)s %(name)s: %(message)s")
     if __name__ == "__main__":
         CONFIG = parse_args()
+        try:  # before loading any model: a busy port would fail only after they load
+            check_port(CONFIG.host, CONFIG.port)
+        except ValueError as err:
+            print(f"app.py: error: {err}", file=sys.stderr)
+            sys.exit(2)
     else:  # imported (Spaces, `gradio app.py`): environment variables only
         CONFIG = from_env()
     demo = create_app(CONFIG)

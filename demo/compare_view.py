@@ -8,7 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from demo.inputs import render_settings, reporter, whole
+from demo.inputs import refused, render_settings, reporter, whole
 from demo.sessions import Sessions, session_id, stopped
 from pipeline.engine import Engine
 from pipeline.hub import ModelUnavailableError
@@ -120,7 +120,7 @@ def compare_handlers(engine: Engine, sessions: Sessions):
                 session=session_id(request), **settings,
             )
         except (ValueError, ModelUnavailableError, FileExistsError) as err:
-            raise gr.Error(str(err)) from None
+            raise refused(str(err)) from None
         except Cancelled:
             return stopped("Compare", 6)
         if result.rewrite.get("fallback"):

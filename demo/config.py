@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +70,8 @@ def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
     parser.add_argument("--gpu-max-seconds", type=str, default=base.gpu_max_seconds,
                         help=f"ZeroGPU: most GPU seconds one call requests (default {GPU_MAX_SECONDS}); env RR_GPU_MAX_SECONDS")
     args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port must be a port number 1-65535, got {args.port}")
     try:
         config = AppConfig(
             args.rewriter, args.video, args.host, args.port, args.outputs, args.share, mcp=args.mcp,
@@ -78,6 +82,17 @@ def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
     except ValueError as err:
         parser.error(str(err))
     return config
+
+
+def check_port(host: str, port: int) -> None:
+    """A ValueError when the server could not listen on host:port (checked before any model loads)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            reason = "it is in use; stop what uses it or pick another --port" if err.errno == errno.EADDRINUSE else err.strerror
+            raise ValueError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 def _check_names(config: AppConfig) -> None:

@@ -7,7 +7,7 @@ import uuid
 
 import gradio as gr
 
-from demo.inputs import reporter, whole
+from demo.inputs import refused, reporter, whole
 from demo.sessions import GPU, Sessions, session_id, stopped
 from demo.zerogpu import GpuTime
 from pipeline.engine import Engine
@@ -30,7 +30,7 @@ def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = N
         try:
             found = gallery.list(query or "", whole(limit, "limit"), sessions.scope(request))
         except ValueError as err:
-            raise gr.Error(str(err)) from None
+            raise refused(str(err)) from None
         return [run.to_dict() for run in found]
 
     def table(records: list[dict] | None, request: gr.Request = None):
@@ -44,7 +44,7 @@ def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = N
         try:
             run = gallery.get(whole(run_id, "run id"), sessions.scope(request))
         except ValueError as err:
-            raise gr.Error(str(err)) from None
+            raise refused(str(err)) from None
         pair = run.kind == "compare"
         first = run.files.get("raw" if pair else "video")
         previews = [
@@ -75,7 +75,7 @@ def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = N
         try:
             run = gallery.vote(run_id, choice, sessions.scope(request))
         except ValueError as err:
-            raise gr.Error(str(err)) from None
+            raise refused(str(err)) from None
         return {"run": run.to_dict(), "summary": gallery.summary(sessions.scope(request)).to_dict()}
 
     def rerun(
@@ -95,7 +95,7 @@ def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = N
                 cancel=cancel,
             )
         except (ValueError, ModelUnavailableError, FileExistsError) as err:
-            raise gr.Error(str(err)) from None
+            raise refused(str(err)) from None
         except Cancelled:
             return stopped("Re-run")
         return result
@@ -108,7 +108,7 @@ def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = N
         try:
             removed = gallery.delete(whole(run_id, "run id"), sessions.scope(request))
         except ValueError as err:
-            raise gr.Error(str(err)) from None
+            raise refused(str(err)) from None
         return f"Deleted run {int(run_id)} and {len(removed)} file(s)."
 
     def export_csv(query: str = "", request: gr.Request = None) -> str:
@@ -126,7 +126,7 @@ def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = N
         try:
             return str(gallery.export(fmt, dest, sessions.scope(request), query or ""))
         except ValueError as err:
-            raise gr.Error(str(err)) from None
+            raise refused(str(err)) from None
 
     # -- layout ------------------------------------------------------------------------------------
     with gr.Tab("Gallery", id="gallery") as tab:

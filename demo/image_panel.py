@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from demo.inputs import refused
 from pipeline.engine import Engine
 from pipeline.image_to_video import partner_settings, switch_note
 from pipeline.images import prepare_reference_image
@@ -62,7 +63,7 @@ class ImageHandlers:
             return None, status
         target = engine.image_spec
         if target is None:
-            raise gr.Error(f"{engine.spec.name} cannot take a reference image.")
+            raise refused(f"{engine.spec.name} cannot take a reference image.")
         size = {"height": _int(height), "width": _int(width)}
         if target is not engine.spec:
             size = partner_settings(engine.spec, target, size)
@@ -74,7 +75,7 @@ class ImageHandlers:
         try:
             return prepare_reference_image(image, h, w, fit), status
         except ValueError as err:
-            raise gr.Error(str(err)) from None
+            raise refused(str(err)) from None
 
     def after_render(self, sidecar: str | None):
         """After a render: the status line naming the preset that rendered, and the stored processed image."""

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import logging
+
 import gradio as gr
 
 from pipeline.engine import ProgressFn
+
+log = logging.getLogger("demo")
 
 STAGES = {"rewrite": ("Rewriting", "tokens"), "denoise": ("Denoising", "steps"), "encode": ("Encoding", "frames")}
 RUN_NAMES = {"raw": "Prompt as written", "rewritten": "Rewritten prompt"}
 
 
+def refused(message: str) -> gr.Error:
+    """The error a user sees for a request the app refuses: a toast in the UI, an AppError through the API, and
+    one line in the server's log (no traceback: nothing went wrong in the app)."""
+    log.info("refused: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
 def whole(value, name: str) -> int:
     """Gradio numbers arrive as floats (or None when a box is cleared): accept whole numbers only."""
     if value is None or value == "":
-        raise gr.Error(f"The {name} box is empty.")
+        raise refused(f"The {name} box is empty.")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise gr.Error(f"The {name} must be a number, got {value!r}.") from None
+        raise refused(f"The {name} must be a number, got {value!r}.") from None
     if not number.is_integer():
-        raise gr.Error(f"The {name} must be a whole number, got {value}.")
+        raise refused(f"The {name} must be a whole number, got {value}.")
     return int(number)
 
 

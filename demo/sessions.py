@@ -11,6 +11,7 @@ import gradio as gr
 from gradio.events import Dependency
 
 GPU = "gpu"  # one concurrency group: rewrites and renders from every session share the accelerator
+API_JOBS_KEPT = 64  # an API client's job flags remembered per session (finished ones linger until a Stop)
 
 
 class StopFlag:
@@ -37,7 +38,8 @@ class Sessions:
     def __init__(self, private_runs: bool = False, stop_dir: Path | None = None):
         self.private_runs = private_runs  # on a public Space each session sees only its own runs
         self.stop_dir = stop_dir
-        self._events: dict[str, StopFlag] = {}
+        self._events: dict[str, StopFlag] = {}  # the flag of a session's last click in the page
+        self._api_jobs: dict[str, list[StopFlag]] = {}  # an API client's calls: one flag each, set by its Stop
         self._lock = threading.Lock()
 
     def begin(self, request: gr.Request | None) -> StopFlag:
@@ -54,17 +56,27 @@ class Sessions:
 
     def current(self, request: gr.Request | None) -> StopFlag:
         """The flag a queued step polls: the one its click began (set already when Stop came while the job waited
-        in the queue or ran an earlier step). A call with no click before it (the API) begins a job."""
+        in the queue or ran an earlier step). A call with no click before it (an API client) gets a flag of its
+        own, which the client's /stop sets: its later calls run."""
+        sid = session_id(request)
         with self._lock:
-            flag = self._events.get(session_id(request))
-        return flag if flag is not None else self.begin(request)
+            flag = self._events.get(sid)
+            if flag is not None:
+                return flag
+            flag = StopFlag(self._stop_file(request))
+            if flag.path is not None:
+                flag.path.unlink(missing_ok=True)  # a Stop left over from this client's previous call
+            self._api_jobs[sid] = [*self._api_jobs.get(sid, [])[-API_JOBS_KEPT + 1:], flag]
+        return flag
 
     def cancel(self, request: gr.Request | None) -> None:
+        """Stop: the session's clicked jobs and its API calls so far end at their next step."""
+        sid = session_id(request)
         with self._lock:
-            flag = self._events.get(session_id(request))
-        if flag is not None:
+            flags = [*filter(None, [self._events.get(sid)]), *self._api_jobs.pop(sid, [])]
+        for flag in flags:
             flag.set()
-        elif (path := self._stop_file(request)) is not None:
+        if not flags and (path := self._stop_file(request)) is not None:
             path.touch()  # the job began in another process
 
     def start_on(self, listener: Callable[..., Dependency]) -> Dependency:

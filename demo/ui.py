@@ -12,7 +12,7 @@ from demo.compare_view import compare_handlers, compare_layout
 from demo.config import GPU_MAX_SECONDS
 from demo.gallery_tab import gallery_tab
 from demo.image_panel import image_handlers
-from demo.inputs import render_settings, reporter, whole
+from demo.inputs import refused, render_settings, reporter, whole
 from demo.sessions import GPU, Sessions, session_id, stopped
 from demo.variations_view import selected_seed, variations_handlers, variations_layout
 from demo.zerogpu import GpuTime, on_zerogpu
@@ -52,14 +52,15 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
     # -- handlers ----------------------------------------------------------------------------------
     def rewrite(prompt: str, rewrite_seed: float = 0, image: str | None = None, image_description: str = "",
                 request: gr.Request = None, progress=gr.Progress()):
-        """Rewrite a short prompt into a detailed scene description for the video model. With a reference
-        `image`, the rewrite describes motion and camera starting from it; a rewriter that cannot see images
-        reads `image_description` instead (without one it writes only motion and camera)."""
+        """Rewrite a short prompt into a detailed scene description for the video model. Returns the rewrite and
+        a note: why your prompt was kept as written (a fallback) and any adjustments, empty when there are none.
+        With a reference `image`, the rewrite describes motion and camera starting from it; a rewriter that
+        cannot see images reads `image_description` instead (without one it writes only motion and camera)."""
         if engine.rewriter is None:
-            raise gr.Error("No rewriter is loaded (the app was started with --rewriter none).")
+            raise refused("No rewriter is loaded (the app was started with --rewriter none).")
         cancel = sessions.current(request)
         if cancel.is_set():  # stopped while it waited for the GPU
-            yield stopped("Rewrite")
+            yield stopped("Rewrite", 2)
             return
         result = None
         try:
@@ -71,19 +72,20 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
                     result = item
                 else:
                     progress((item.tokens, item.max_tokens), desc="Rewriting", unit="tokens")
-                    yield item.text
+                    yield item.text, ""
         except ValueError as err:
-            raise gr.Error(str(err)) from None
+            raise refused(str(err)) from None
         except Cancelled:
-            yield stopped("Rewrite")  # the box keeps what was written so far
+            yield stopped("Rewrite", 2)  # the box keeps what was written so far
             return
-        if result.fallback:
-            gr.Warning(f"Kept your prompt: {result.fallback}")
-        for note in result.notes:
-            gr.Info(note)
+        notes = [f"Kept your prompt: {result.fallback}"] if result.fallback else []
+        notes += result.notes
         if image and not engine.rewriter_sees_images and not (image_description or "").strip():
-            gr.Info("The rewriter did not see the image: it wrote motion and camera only. Describe the image for more.")
-        yield result.rewritten
+            notes.append("The rewriter did not see the image: it wrote motion and camera only. Describe the image "
+                         "for more.")
+        for note in notes:
+            (gr.Warning if note.startswith("Kept") else gr.Info)(note)
+        yield result.rewritten, "\n\n".join(notes)
 
     rewrite = gpu_time.wrap("rewrite", rewrite)
 
@@ -127,7 +129,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
                 **settings,
             )
         except (ValueError, ModelUnavailableError) as err:
-            raise gr.Error(str(err)) from None
+            raise refused(str(err)) from None
         except Cancelled:
             return stopped("Generation", 4)
         memory_notices(result.sidecar_path)
@@ -140,7 +142,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         # Generate with an empty box: stream the rewrite into it first, so the user sees it (only then does
         # it ask for a GPU on ZeroGPU).
         if use_raw or (rewritten or "").strip() or engine.rewriter is None:
-            yield gr.skip()
+            yield gr.skip(), gr.skip()
             return
         yield from rewrite(prompt, rewrite_seed, image, image_description, request, progress)
 
@@ -157,7 +159,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         words = word_count(text)
         warn = " · **over the limit: the model would cut the rest**" if count.over else ""
         hint = "" if low <= words <= high else f" (aim {low}-{high})"
-        return f"{words} words{hint} · {count.label()}{warn}"
+        return f"{words} word{'' if words == 1 else 's'}{hint} · {count.label()}{warn}"
 
     def on_aspect(aspect: str):
         h, w = sizes[aspect]
@@ -166,7 +168,9 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
     def on_duration(seconds: float):
         return spec.frames_for_seconds(seconds)
 
-    def stop(request: gr.Request = None):
+    def stop(request: gr.Request = None) -> None:
+        """Stop this session's running and queued jobs: each returns at its next step, its outputs left as they
+        were (gradio_client's job.cancel() only removes a job that has not started)."""
         # Only this flag, no Gradio `cancels=`: the job returns at its next step and its event completes as usual.
         # Gradio's /cancel also sends the page a "completed" message without data; the page fails on it and marks
         # the outputs "Error", which stays when that message arrives after the page has reset them (gradio 6.31).
@@ -197,7 +201,10 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
                             stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
                         gr.Examples(list(spec.examples) or EXAMPLES, inputs=[prompt], label="Examples")
                     with gr.Column(scale=2):
-                        aspect = gr.Radio(list(ASPECTS), value="16:9", label="Aspect")
+                        one_size = len(set(sizes.values())) == 1
+                        aspect = gr.Radio(list(ASPECTS), value="16:9", label="Aspect", interactive=not one_size,
+                                          info=f"{spec.name} renders {sizes['16:9'][1]}x{sizes['16:9'][0]} only"
+                                          if one_size else None)
                         duration = gr.Slider(
                             minimum=spec.seconds_for_frames(spec.frame_step + 1),
                             maximum=spec.seconds_for_frames(spec.max_frames),
@@ -223,14 +230,18 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
                         rewritten = gr.Textbox(value="", label="Rewritten prompt (editable)", lines=8, max_length=MAX_PROMPT_CHARS,
                                                elem_id="rewritten")
                         count_md = gr.Markdown(counts(""), elem_id="counts")
+                        rewrite_note = gr.Markdown("", elem_id="rewrite-note")
                         prompt_used = gr.Textbox(label="Prompt used for the video", interactive=False, lines=3)
                     with gr.Column():
                         video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True)
-                        seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed-used")
-                        sidecar = gr.File(label="Sidecar (JSON)")
+                        seed_used = gr.Number(value=None, label="Seed used", precision=0, interactive=False,
+                                              elem_id="seed-used")
+                        sidecar = gr.File(label="Sidecar (JSON)", interactive=False, elem_id="sidecar")
                     with gr.Column():
-                        image = gr.File(label="Reference image (optional)", file_types=["image"], type="filepath",
-                                        elem_id="image")
+                        takes_image = engine.image_spec is not None
+                        image = gr.File(label="Reference image (optional)" if takes_image else
+                                        f"Reference image: {spec.name} has no image-to-video model",
+                                        file_types=["image"], type="filepath", elem_id="image", interactive=takes_image)
                         image_fit = gr.Radio(["crop", "pad"], value="crop", label="Fit to the video",
                                              info="crop: fill the frame; pad: keep the whole image, grey bars")
                         image_description = gr.Textbox(
@@ -249,12 +260,13 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         # -- events ----------------------------------------------------------------------------------
         # Each click begins its job at once (sessions.start_on), so Stop ends it even while it waits in the queue
         sessions.start_on(rewrite_btn.click).then(
-            rewrite, [prompt, rewrite_seed, image, image_description], rewritten, api_name="rewrite", concurrency_id=GPU
+            rewrite, [prompt, rewrite_seed, image, image_description], [rewritten, rewrite_note], api_name="rewrite",
+            concurrency_id=GPU,
         )
         gen_inputs = [prompt, rewritten, use_raw, image, seed, height, width, frames, steps, guidance, negative, rewrite_seed,
                       image_fit, image_description]
         fill_evt = sessions.start_on(generate_btn.click).then(
-            fill_rewrite, [prompt, rewritten, use_raw, rewrite_seed, image, image_description], rewritten,
+            fill_rewrite, [prompt, rewritten, use_raw, rewrite_seed, image, image_description], [rewritten, rewrite_note],
             api_visibility="private", concurrency_id=GPU,
         )
         gen_evt = fill_evt.success(
@@ -262,8 +274,8 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         )
         gen_evt.success(images.after_render, sidecar, [status, image_view], api_visibility="private", queue=False)
         cmp_fill = sessions.start_on(compare_btn.click).then(
-            fill_rewrite_for_compare, [prompt, rewritten, rewrite_seed, image, image_description], rewritten,
-            api_visibility="private", concurrency_id=GPU,
+            fill_rewrite_for_compare, [prompt, rewritten, rewrite_seed, image, image_description],
+            [rewritten, rewrite_note], api_visibility="private", concurrency_id=GPU,
         )
         cmp_inputs = [prompt, rewritten, image, seed, height, width, frames, steps, guidance, negative, rewrite_seed,
                       image_fit, image_description]
@@ -272,7 +284,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         cmp_evt.success(compare_details, [cv.raw_prompt, cv.rewritten_prompt, cv.sidecar], cv.detail_outputs,
                         api_visibility="private", queue=False)
         var_fill = sessions.start_on(variations_btn.click).then(
-            fill_rewrite, [prompt, rewritten, use_raw, rewrite_seed], rewritten, api_visibility="private",
+            fill_rewrite, [prompt, rewritten, use_raw, rewrite_seed], [rewritten, rewrite_note], api_visibility="private",
             concurrency_id=GPU,
         )
         var_inputs = [prompt, rewritten, use_raw, vv.count, seed, height, width, frames, steps, guidance, negative,
@@ -284,7 +296,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
             pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_visibility="private", concurrency_id=GPU)
         sessions.start_on(vv.pick_btn.click).then(
             pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_name="variation", concurrency_id=GPU)
-        stop_btn.click(stop, None, None, api_visibility="private", queue=False)
+        stop_btn.click(stop, None, None, api_name="stop", queue=False)
         rewritten.change(counts, rewritten, count_md, api_visibility="private", show_progress="hidden",
                          queue=False, trigger_mode="always_last")
         preview_inputs = [image, image_fit, height, width, image_description]

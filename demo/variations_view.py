@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from demo.inputs import render_settings, reporter, whole
+from demo.inputs import refused, render_settings, reporter, whole
 from demo.sessions import Sessions, session_id, stopped
 from pipeline.engine import Engine
 from pipeline.hub import ModelUnavailableError
@@ -47,7 +47,7 @@ def variations_layout(spec: VideoSpec) -> VariationsView:
 def selected_seed(seeds: list | None, evt: gr.SelectData) -> int:
     """The seed of the clicked preview."""
     if not seeds or not isinstance(evt.index, int) or not 0 <= evt.index < len(seeds):
-        raise gr.Error("Pick one of the variations first.")
+        raise refused("Pick one of the variations first.")
     return seeds[evt.index]
 
 
@@ -85,7 +85,7 @@ def variations_handlers(engine: Engine, sessions: Sessions):
                 session=session_id(request), **settings,
             )
         except (ValueError, ModelUnavailableError) as err:
-            raise gr.Error(str(err)) from None
+            raise refused(str(err)) from None
         except Cancelled:
             return stopped("Variations", 3)
         previews = [(p.video_path, f"seed {p.seed}") for p in result.previews]
@@ -104,7 +104,7 @@ def variations_handlers(engine: Engine, sessions: Sessions):
                 progress=reporter(progress), cancel=cancel,
             )
         except (ValueError, ModelUnavailableError) as err:
-            raise gr.Error(str(err)) from None
+            raise refused(str(err)) from None
         except Cancelled:
             return stopped("Generation", 4)
         return result.video_path, result.prompt_used, result.seed, result.sidecar_path

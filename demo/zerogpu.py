@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TypeVar
 
-import gradio as gr
-
 from demo.config import GPU_MAX_SECONDS
+from demo.inputs import refused
 from pipeline.devices import on_zerogpu
 from pipeline.gallery import Gallery
 from pipeline.presets import VideoSpec
@@ -82,7 +81,7 @@ class GpuTime:
             bound = arguments(args, kwargs)
             needed = 0 if bound is None else self.needed(action, bound)
             if needed > self.cap:
-                raise gr.Error(f"This {action} needs about {needed} s of GPU time; a ZeroGPU call gets at most "
+                raise refused(f"This {action} needs about {needed} s of GPU time; a ZeroGPU call gets at most "
                                f"{self.cap} s. Use fewer steps or frames, or a smaller size.")
 
         duration.__name__ = f"{action}_gpu_seconds"

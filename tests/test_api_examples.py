@@ -18,7 +18,7 @@ from tests.launched import launched_app
 ROOT = Path(__file__).resolve().parents[1]
 README_URL = "http://127.0.0.1:7860"
 STABLE = {"/rewrite", "/generate", "/compare", "/variations", "/variation", "/runs", "/vote", "/rerun",
-          "/delete_run", "/export_csv", "/export_jsonl"}
+          "/delete_run", "/export_csv", "/export_jsonl", "/stop"}
 
 
 def readme_blocks(section: str, language: str) -> list[str]:
@@ -53,7 +53,7 @@ def test_readme_python_examples_run(app, monkeypatch, tmp_path):
     (api,) = readme_blocks("API (gradio_client, curl, MCP)", "python")
     scope: dict = {}
     exec(compile(api.replace(README_URL, url), "README.md#api", "exec"), scope)
-    assert isinstance(scope["text"], str) and scope["text"]
+    assert isinstance(scope["text"], str) and scope["text"] and isinstance(scope["note"], str)
     assert Path(scope["video"]).stat().st_size > 0 and scope["seed"] == 7 and Path(scope["sidecar"]).exists()
     assert json.loads(Path(scope["sidecar"]).read_text())["settings"]["num_inference_steps"] == 8
 

@@ -27,9 +27,10 @@ def test_endpoints_are_named_and_stable(client):
     assert len(api["/generate"]["returns"]) == 4
 
 
-def test_rewrite_endpoint_returns_text(client):
-    text = client[0].predict("a red ball", api_name="/rewrite")
+def test_rewrite_endpoint_returns_text_and_why_a_prompt_was_kept(client):
+    text, note = client[0].predict("a red ball", api_name="/rewrite")
     assert isinstance(text, str) and "red ball" in text.lower()
+    assert note.startswith("Kept your prompt: ")  # the tiny test rewriter's output is always too short
 
 
 def test_generate_endpoint_returns_video_prompt_seed_sidecar(client):
@@ -92,7 +93,7 @@ def test_reference_image_fit_and_description_by_name(client, tmp_path):
     record = json.loads(Path(sidecar).read_text())
     assert record["reference_image"]["fit"] == "pad" and record["reference_image"]["description"] == "a blue wall"
     assert record["rewrite"]["template_version"].startswith("wan_i2v")
-    text = client[0].predict("a cat", 0, handle_file(str(img)), "a blue wall", api_name="/rewrite")
+    text, _ = client[0].predict("a cat", 0, handle_file(str(img)), "a blue wall", api_name="/rewrite")
     assert isinstance(text, str) and text
 
 

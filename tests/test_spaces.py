@@ -235,7 +235,7 @@ def test_without_spaces_the_handlers_are_left_as_they_are(tiny_engine, monkeypat
         assert not hasattr(fns[name], "__wrapped__"), name
     video, prompt_used, seed, sidecar = fns["generate"]("a red ball", "A red ball rolls.", False, None, 3)
     assert Path(video).exists() and (prompt_used, seed) == ("A red ball rolls.", 3)
-    assert list(fns["rewrite"]("a red ball"))[-1]
+    assert list(fns["rewrite"]("a red ball"))[-1][0]
 
 
 def test_with_spaces_gpu_actions_request_durations_from_their_settings(tiny_engine, monkeypatch):
@@ -252,7 +252,7 @@ def test_with_spaces_gpu_actions_request_durations_from_their_settings(tiny_engi
     out = fns["generate"]("a red ball", "A red ball rolls.", False, None, 3)
     assert plain(out) and Path(out[0]).exists() and out[2] == 3
     texts = list(fns["rewrite"]("a red ball"))
-    assert texts and all(isinstance(t, str) for t in texts)
+    assert texts and all(isinstance(t, str) and isinstance(note, str) for t, note in texts)
     pair = fns["compare"]("a red ball", "A red ball rolls across a table.", None, 5)
     assert plain(pair) and pair[4] == 5
     previews, seeds, run_id = fns["variations"]("a red ball", "", True, 2, 40)
