@@ -202,7 +202,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
                         gr.Examples(list(spec.examples) or EXAMPLES, inputs=[prompt], label="Examples")
                     with gr.Column(scale=2):
                         one_size = len(set(sizes.values())) == 1
-                        aspect = gr.Radio(list(ASPECTS), value="16:9", label="Aspect", interactive=not one_size,
+                        aspect = gr.Radio(list(ASPECTS), value="16:9", label="Aspect", interactive=not one_size, elem_id="aspect",
                                           info=f"{spec.name} renders {sizes['16:9'][1]}x{sizes['16:9'][0]} only"
                                           if one_size else None)
                         duration = gr.Slider(
@@ -234,7 +234,8 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
                         prompt_used = gr.Textbox(label="Prompt used for the video", interactive=False, lines=3)
                     with gr.Column():
                         video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True)
-                        seed_used = gr.Number(value=None, label="Seed used", precision=0, interactive=False,
+                        # hidden until a render sets it: an empty number box would read 0
+                        seed_used = gr.Number(label="Seed used", precision=0, interactive=False, visible=False,
                                               elem_id="seed-used")
                         sidecar = gr.File(label="Sidecar (JSON)", interactive=False, elem_id="sidecar")
                     with gr.Column():
@@ -273,6 +274,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
             generate, gen_inputs, [video, prompt_used, seed_used, sidecar], api_name="generate", concurrency_id=GPU
         )
         gen_evt.success(images.after_render, sidecar, [status, image_view], api_visibility="private", queue=False)
+        gen_evt.success(_shown, None, seed_used, api_visibility="private", queue=False)
         cmp_fill = sessions.start_on(compare_btn.click).then(
             fill_rewrite_for_compare, [prompt, rewritten, rewrite_seed, image, image_description],
             [rewritten, rewrite_note], api_visibility="private", concurrency_id=GPU,
@@ -293,9 +295,11 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         gen_outputs = [video, prompt_used, seed_used, sidecar]
         picked = vv.gallery.select(selected_seed, vv.seeds, vv.pick_seed, api_visibility="private", queue=False)
         sessions.start_on(picked.success).then(
-            pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_visibility="private", concurrency_id=GPU)
+            pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_visibility="private", concurrency_id=GPU,
+        ).success(_shown, None, seed_used, api_visibility="private", queue=False)
         sessions.start_on(vv.pick_btn.click).then(
-            pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_name="variation", concurrency_id=GPU)
+            pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_name="variation", concurrency_id=GPU,
+        ).success(_shown, None, seed_used, api_visibility="private", queue=False)
         stop_btn.click(stop, None, None, api_name="stop", queue=False)
         rewritten.change(counts, rewritten, count_md, api_visibility="private", show_progress="hidden",
                          queue=False, trigger_mode="always_last")
@@ -311,6 +315,10 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         duration.change(on_duration, duration, frames, api_visibility="private", queue=False)
         randomize.click(lambda: gr.Number(value=random_seed()), None, seed, api_visibility="private", queue=False)
     return demo
+
+
+def _shown():
+    return gr.update(visible=True)
 
 
 def memory_notices(sidecar_path: str) -> None:

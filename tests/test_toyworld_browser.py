@@ -22,6 +22,13 @@ def test_toy_world_says_what_it_draws_and_plays_a_generated_clip(browser, toy_se
     page = open_app(browser, toy_server)
     try:
         expect(page.locator("#model-about")).to_contain_text("ball, box, triangle, star")
+        # what a person expects before any run, on a square-only preset with no image-to-video model
+        expect(page.locator("#aspect")).to_contain_text("toy-world renders 32x32 only")
+        assert all(radio.is_disabled() for radio in page.locator("#aspect input").all())
+        expect(page.locator("#seed-used")).to_be_hidden()  # not a misleading 0 before any run
+        expect(page.locator("#sidecar")).not_to_contain_text("Drop File Here")
+        expect(page.locator("#image")).to_contain_text("toy-world has no image-to-video model")
+        expect(page.locator("#image")).not_to_contain_text("Drop File Here")
         example = SPEC.examples[0]
         page.get_by_text(example, exact=True).first.click()  # the UI offers prompts this model renders
         expect(page.locator("#prompt textarea")).to_have_value(example)
@@ -30,6 +37,8 @@ def test_toy_world_says_what_it_draws_and_plays_a_generated_clip(browser, toy_se
         state = loaded_video(page, "#video")
         assert state["error"] is None and state["duration"] > 0
         assert (state["width"], state["height"]) == (SPEC.width, SPEC.height)
+        expect(page.locator("#seed-used input")).to_be_visible()
+        expect(page.locator("#sidecar")).to_contain_text(".json")
         idle(page, "#video")
         page.locator("#video video").evaluate("el => { el.pause(); el.currentTime = el.duration / 2; }")
         shot(page, "toyworld-generated")
