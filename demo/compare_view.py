@@ -12,7 +12,7 @@ from demo.inputs import refused, render_settings, reporter, whole
 from demo.sessions import Sessions, session_id, stopped
 from pipeline.engine import Engine
 from pipeline.hub import ModelUnavailableError
-from prompts.cleaning import word_count
+from prompts.cleaning import words_label
 from prompts.preservation import content_words, stems
 from prompts.rewriter import Cancelled
 
@@ -80,7 +80,7 @@ def side_info(engine: Engine, text: str, timings: dict) -> str:
     """Word and token counts of one side's prompt, and its render timings."""
     count = engine.counter.count(text or "")
     spent = " · ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in timings.items())
-    return f"{word_count(text or '')} words · {count.label()}" + (f" · {spent}" if spent else "")
+    return f"{words_label(text or '')} · {count.label()}" + (f" · {spent}" if spent else "")
 
 
 def compare_handlers(engine: Engine, sessions: Sessions):

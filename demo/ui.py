@@ -21,7 +21,7 @@ from pipeline.gallery import private_runs
 from pipeline.hub import ModelUnavailableError
 from pipeline.presets import ASPECTS
 from pipeline.request import GUIDANCE_RANGE, MAX_DESCRIPTION_CHARS, MAX_PROMPT_CHARS, MAX_SEED, STEPS_RANGE, random_seed
-from prompts.cleaning import word_count
+from prompts.cleaning import word_count, words_label
 from prompts.rewriter import Cancelled, RewriteResult
 
 EXAMPLES = [
@@ -156,10 +156,9 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
             return f"0 words · 0 / {spec.token_limit} tokens"
         count = engine.counter.count(text)
         low, high = spec.word_range
-        words = word_count(text)
         warn = " · **over the limit: the model would cut the rest**" if count.over else ""
-        hint = "" if low <= words <= high else f" (aim {low}-{high})"
-        return f"{words} word{'' if words == 1 else 's'}{hint} · {count.label()}{warn}"
+        hint = "" if low <= word_count(text) <= high else f" (aim {low}-{high})"
+        return f"{words_label(text)}{hint} · {count.label()}{warn}"
 
     def on_aspect(aspect: str):
         h, w = sizes[aspect]

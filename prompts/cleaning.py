@@ -59,6 +59,12 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
+def words_label(text: str) -> str:
+    """'1 word', '12 words'."""
+    count = word_count(text)
+    return f"{count} word{'' if count == 1 else 's'}"
+
+
 def trim_to_sentence(text: str, max_words: int | None = None) -> str:
     """Drop an unfinished last sentence, and whole sentences beyond `max_words`."""
     ends = [m.end() for m in _SENTENCE_END.finditer(text)]

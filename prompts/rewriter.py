@@ -16,7 +16,7 @@ from pipeline.devices import bitsandbytes_supported, free_accelerator_memory, to
 from pipeline.hub import cache_root, ensure_downloaded
 from pipeline.presets import VideoSpec
 from pipeline.request import check_prompt
-from prompts.cleaning import clean, has_loop, trim_to_sentence, word_count
+from prompts.cleaning import clean, has_loop, trim_to_sentence, word_count, words_label
 from prompts.decoding import HoldStops, TopKSampler
 from prompts.language import looks_english
 from prompts.presets import RewriterSpec
@@ -235,7 +235,7 @@ class Rewriter:
 
         # 1. Prompts that are already detailed scene descriptions are kept as written
         if word_count(prompt) >= target.word_target[0]:
-            fallback = f"prompt already detailed ({word_count(prompt)} words); kept as written"
+            fallback = f"prompt already detailed ({words_label(prompt)}); kept as written"
         elif self.spec.style == "completion" and not looks_english(prompt):
             # A base model would continue in English after the user's words: mixed languages.
             fallback = "the prompt is not in English and this rewriter writes English only; kept as written"
@@ -307,7 +307,7 @@ class Rewriter:
         if not looks_english(text):
             return text, "the rewrite was not in English", notes
         if word_count(text) < low:
-            return text, f"the rewrite was too short ({word_count(text)} words; {low}-{high} expected)", notes
+            return text, f"the rewrite was too short ({words_label(text)}; {low}-{high} expected)", notes
         if not text.endswith((".", "!", "?", '"', "”")):
             text += "."
         return text, None, notes

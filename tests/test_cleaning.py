@@ -60,3 +60,9 @@ def test_forced_opening_is_kept_verbatim_and_only_the_rest_is_cleaned():
     raw = opening + " in a park.\n\nIdea: another"
     assert clean(raw, opening) == opening + " in a park."
     assert clean(opening + ", **bright** light.", opening) == opening + ", bright light."
+
+
+def test_word_counts_read_as_english():
+    from prompts.cleaning import words_label
+
+    assert [words_label(t) for t in ("", "cat", "a cat")] == ["0 words", "1 word", "2 words"]
