@@ -356,9 +356,10 @@ def main(argv: list[str] | None = None) -> None:
         m = summarise(by_dim[dim])
         attr = "-" if m["attr"] is None else f"{m['attr']:.2f}"
         the = "-" if m["the_openers"] is None else f"{m['the_openers']:.2f}"
+        sim_ref = f"{m['sim_ref']:.3f}" if "sim_ref" in m else "-"  # the prompts file has no references
         print(
             f"{dim:30} {m['n']:>4} {m['clean']:>6.2f} {m['keep_all']:>6.2f} {attr:>6} {m['in_range']:>6.2f} "
-            f"{m.get('sim_raw', 0):>7.3f} {m.get('sim_ref', 0):>7.3f} "
+            f"{m.get('sim_raw', 0):>7.3f} {sim_ref:>7} "
             f"{m['invented_people']:>7.2f} {m['senses']:>7.2f} {m['camera_moves']:>7.2f} {the:>6}"
         )
 
