@@ -1,0 +1,506 @@
+"""GPU check: the CUDA path end to end with tiny models and no hub access, printed as one pass/fail table.
+
+It loads the tiny rewriter in 4 bits (bitsandbytes) and moves it off the GPU and back; renders the tiny Wan
+pipeline, built here by pipeline.tiny and loaded like the real Wan presets (bf16, the VAE in float32), once per
+rung of the memory ladder (pipeline.memory_plan.LADDER: group offload with CUDA streams, model and sequential
+offload, fp8 storage, an int8 and an nf4 text encoder); decodes a large latent with VAE tiling; and runs out of
+GPU memory for real under a memory cap (torch.cuda.set_per_process_memory_fraction) to see the engine step down
+to a smaller plan, and give its message when that runs out too. Each row shows the measured peak
+(torch.cuda.max_memory_allocated) beside the plan's estimate. Exit status 1 when any row fails.
+
+On the GPU machine (Python 3.12, torch, transformers and accelerate installed, no internet), from the repository
+root, with `.whl/` carried there (diffusers, bitsandbytes and what diffusers imports that the machine lacks; made
+by `python -m benchmarks.gpu_wheels`), in about a minute:
+
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 && python3 -m benchmarks.gpu_check --out $OUT/gpu_check.json
+
+Without a GPU, `python -m benchmarks.gpu_check --device cpu` runs what a CPU can: rungs that need an accelerator
+are skipped and the out-of-memory error is injected instead. Frames are checked, not encoded (no ffmpeg needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+import weakref
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+PROMPT = "A red ball rolls across a wooden table while the camera slowly pans left."
+SETTINGS = {"height": 64, "width": 112, "num_frames": 9, "num_inference_steps": 2, "seed": 1}  # tiny-random's defaults
+SLACK_GB = 0.25  # tiny models: cuBLAS/cuDNN workspaces and allocator rounding dwarf the weights and activations
+RATIO = 1.5  # measured peak may exceed the estimate by this factor plus SLACK_GB before the row fails
+CPU_BUDGET_GB = 8.0  # --device cpu plans as for a GPU of this size
+CAP_MARGIN = 2 * 1024**2  # bytes above what the process holds when the cap is set: the next render must overrun it
+
+
+@dataclass
+class Row:
+    check: str
+    result: str  # "pass" | "fail" | "skip"
+    measured_gb: float | None = None
+    estimated_gb: float | None = None
+    seconds: float = 0.0
+    detail: str = ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=("cuda", "cpu"), default=None, help="default: cuda when available")
+    parser.add_argument("--out", type=Path, help="also write the rows and versions as JSON here")
+    parser.add_argument("--only", help=f"a comma-separated subset of: {', '.join(CHECKS)}")
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else list(CHECKS)
+    if unknown := [n for n in names if n not in CHECKS]:
+        parser.error(f"unknown check {', '.join(unknown)}; choose from {', '.join(CHECKS)}")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("RR_CACHE", tempfile.mkdtemp(prefix="gpu-check-"))  # tiny models built fresh
+
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        print("CUDA is not available here; run with --device cpu for the reduced check.", file=sys.stderr)
+        return 2
+    outputs = Path(tempfile.mkdtemp(prefix="gpu-check-out-"))
+    rows: list[Row] = []
+    for name in names:
+        rows.extend(_guarded(name, CHECKS[name], device, outputs))
+    env = environment(device)
+    print(
+        f"GPU check on {env['device_name']} ({device}); torch {env['torch']}, diffusers {env['diffusers']}, "
+        f"transformers {env['transformers']}, bitsandbytes {env['bitsandbytes']}"
+    )
+    print(table(rows))
+    failed = [r.check for r in rows if r.result == "fail"]
+    print(
+        f"{len(rows) - len(failed)} of {len(rows)} rows pass or skip"
+        + (f"; FAILED: {', '.join(failed)}" if failed else "")
+    )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(
+            json.dumps({"environment": env, "rows": [asdict(r) for r in rows], "passed": not failed}, indent=2)
+        )
+    return 1 if failed else 0
+
+
+# -- the checks ------------------------------------------------------------------------------------
+def check_rewriter_4bit(device: str, outputs: Path) -> list[Row]:
+    """The project's rewriter loader with nf4 (bitsandbytes): generate, move to the CPU and back, same tokens."""
+    import torch
+
+    from pipeline.memory_plan import GB, llm_bytes
+    from prompts.presets import get_rewriter_spec
+    from prompts.rewriter import Rewriter
+
+    _reset_peak(device)
+    spec = replace(get_rewriter_spec("tiny-random"), quantization={device: "nf4"})
+    rewriter = Rewriter.load(spec, device)
+    layers = {type(m).__name__ for m in rewriter.model.modules()}
+    problems = [] if rewriter.quantization == "nf4" and "Linear4bit" in layers else [f"not 4-bit: {sorted(layers)}"]
+    detail = f"quantization {rewriter.quantization}"
+    if device == "cpu":  # bitsandbytes' CPU kernels repack weights in 64-wide blocks: the tiny model's are 32
+        return [_row("rewriter nf4 (bitsandbytes)", device, problems, None, None, detail + "; loaded, not run")]
+    inputs = rewriter.tokenizer(PROMPT, return_tensors="pt").to(device)
+    first = rewriter.model.generate(**inputs, max_new_tokens=8, do_sample=False)
+    measured = _peak_gb(device)
+    if device == "cuda":
+        held = torch.cuda.memory_allocated()
+        rewriter.release_accelerator()
+        freed = held - torch.cuda.memory_allocated()
+        if rewriter.model is None or any(p.device.type != "cpu" for p in rewriter.model.parameters()):
+            problems.append("release_accelerator left it on the GPU (or dropped it)")
+        rewriter._ensure_on_device()  # what the next rewrite does first
+        again = rewriter.model.generate(**inputs, max_new_tokens=8, do_sample=False)
+        if not torch.equal(first, again):
+            problems.append("different tokens after the round trip to the CPU")
+        detail += f"; released {freed / 2**20:.1f} MiB to the CPU and back, same tokens"
+    estimated = sum(llm_bytes("tiny-random", "nf4")) / GB
+    return [_row("rewriter nf4 (bitsandbytes)", device, problems, measured, estimated, detail)]
+
+
+def check_rungs(device: str, outputs: Path) -> list[Row]:
+    """Each rung of the ladder: load through pipeline.loading with that plan, render through the engine."""
+    from pipeline.memory_plan import LADDER
+
+    return [_render_rung(device, outputs, rung) for rung in LADDER]
+
+
+def _render_rung(device: str, outputs: Path, rung) -> Row:
+    import torch
+    from diffusers.hooks.group_offloading import _is_group_offload_enabled
+
+    from pipeline.loading import load_video
+    from pipeline.memory_plan import estimate
+
+    name = f"rung: {rung.name}"
+    needs = _needs_accelerator(rung)
+    if device == "cpu" and needs:
+        return Row(name, "skip", detail=needs)
+    start = time.perf_counter()
+    plan = estimate(tiny_spec().name, None, "none", rung, _settings(), _budget(device))
+    video = load_video(tiny_spec(), device, plan=plan)
+    pipe, problems = video.pipe, []
+    for component, placement in (
+        ("text_encoder", rung.text_encoder),
+        ("transformer", rung.transformer),
+        ("vae", rung.vae),
+    ):
+        if placement.startswith("group_") and not _is_group_offload_enabled(getattr(pipe, component)):
+            problems.append(f"{component}: no group offload hooks")
+    if (
+        device == "cuda"
+        and any(p.startswith("group_") for p in (rung.text_encoder, rung.transformer, rung.vae))
+        and not any("with streams" in m for m in video.memory)
+    ):
+        problems.append("group offload without CUDA streams")
+    if rung.transformer_storage == "fp8" and pipe.transformer.blocks[0].ffn.net[2].weight.dtype != torch.float8_e4m3fn:
+        problems.append("transformer not stored in fp8")
+    layers = {type(m).__name__ for m in pipe.text_encoder.modules()}
+    wanted = {"int8": "Linear8bitLt", "nf4": "Linear4bit"}.get(rung.text_encoder_quant)
+    if wanted and wanted not in layers:
+        problems.append(f"text encoder not {rung.text_encoder_quant}")
+    if device == "cuda" and {p.dtype for p in pipe.vae.parameters()} != {torch.float32}:
+        problems.append("VAE not float32")
+    del pipe
+    record, frames = _render(video, outputs)
+    problems += frames
+    detail = ", ".join(video.memory) or "fully resident"
+    row = _row(
+        name,
+        device,
+        problems,
+        record.get("memory_measured_peak_vram_gb"),
+        record.get("memory_estimated_peak_vram_gb"),
+        detail,
+        start,
+    )
+    del video
+    _free(device)
+    return row
+
+
+def check_vae_tiling(device: str, outputs: Path) -> list[Row]:
+    """A latent larger than one tile, decoded tiled by the float32 Wan VAE (the rungs' sizes fit in one tile)."""
+    import numpy as np
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    from pipeline.loading import weights_folder
+    from pipeline.memory_plan import GB, Settings, vae_decode_bytes
+
+    start = time.perf_counter()
+    height, width, frames = (480, 832, 33) if device == "cuda" else (272, 352, 5)
+    vae = AutoencoderKLWan.from_pretrained(weights_folder(tiny_spec()) / "vae", dtype=torch.float32).to(device)
+    vae.enable_tiling()
+    latents = torch.randn(
+        1, vae.config.z_dim, (frames - 1) // 4 + 1, height // 8, width // 8, generator=torch.Generator().manual_seed(0)
+    ).to(device)
+    _reset_peak(device)
+    with torch.no_grad():
+        video = vae.decode(latents).sample
+    measured = _peak_gb(device)
+    problems = [] if tuple(video.shape) == (1, 3, frames, height, width) else [f"shape {tuple(video.shape)}"]
+    if not np.isfinite(video.float().cpu().numpy()).all():
+        problems.append("non-finite pixels")
+    estimated = (
+        vae_decode_bytes("tiny-random", Settings(height, width, frames), tiling=True)
+        + sum(p.numel() * 4 for p in vae.parameters())
+        + latents.numel() * 4
+    ) / GB
+    del vae, video, latents
+    _free(device)
+    return [
+        _row(
+            f"VAE tiled decode {width}x{height}x{frames} (float32)",
+            device,
+            problems,
+            measured,
+            estimated,
+            "vae.enable_tiling()",
+            start,
+        )
+    ]
+
+
+def check_step_down(device: str, outputs: Path) -> list[Row]:
+    """Out of memory on the 'resident' plan: the engine frees it, reloads a smaller plan and renders."""
+    return [_out_of_memory(device, outputs, again=False)]
+
+
+def check_second_oom(device: str, outputs: Path) -> list[Row]:
+    """Out of memory on the smaller plan too: the message says what to lower, never a raw error (on CUDA the first
+    error is real and the second injected)."""
+    return [_out_of_memory(device, outputs, again=True)]
+
+
+def _out_of_memory(device: str, outputs: Path, again: bool) -> Row:
+    import torch
+
+    import pipeline.loading as loading
+    from pipeline.engine import Engine
+    from pipeline.memory_plan import estimate, rung_named
+
+    name = "out of memory again: the message" if again else "out of memory: step down, retry"
+    start = time.perf_counter()
+    plan = estimate(tiny_spec().name, None, "none", rung_named("resident"), _settings(), _budget(device))
+    engine = Engine(loading.load_video(tiny_spec(), device, plan=plan), None, outputs)
+    request = engine.build(PROMPT, **SETTINGS)
+    with _frames_only():
+        engine.render_video(request, outputs / f"warm-up-{again}.mp4")  # kernels, cuBLAS/cuDNN workspaces in place
+    old = weakref.ref(engine.video.pipe)
+    seen: dict = {}
+    load = loading.load_video
+
+    def reload(*args, **kwargs):  # the engine's reload, observed: is the old pipeline gone by now?
+        gc.collect()
+        seen["old pipeline alive"] = old() is not None
+        if device == "cuda":
+            seen["held MiB"] = round(torch.cuda.memory_allocated() / 2**20, 1)
+            torch.cuda.set_per_process_memory_fraction(1.0)  # the smaller plan loads and runs uncapped
+        return load(*args, **kwargs)
+
+    problems, record, error = [], {}, None
+    if device == "cuda":  # the cap: no new allocator segment; the render's first large tensor needs one
+        torch.cuda.empty_cache()
+        seen["cached but free MiB"] = round((torch.cuda.memory_reserved() - torch.cuda.memory_allocated()) / 2**20, 1)
+        total = torch.cuda.get_device_properties(0).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_reserved() + CAP_MARGIN) / total))
+    progress = _injected_oom(device, again, seen)
+    loading.load_video = reload
+    try:
+        with _frames_only():
+            _, record = engine.render_video(request, outputs / f"after-oom-{again}.mp4", progress=progress)
+    except ValueError as err:
+        error = str(err)
+    except Exception as err:  # noqa: BLE001 - the point of the row: nothing but a ValueError may escape
+        problems.append(f"{type(err).__name__} escaped: {str(err)[:120]}")
+    finally:
+        loading.load_video = load
+        if device == "cuda":
+            torch.cuda.set_per_process_memory_fraction(1.0)
+    if "old pipeline alive" not in seen:
+        problems.append("no reload happened (did the capped render run out of memory?)")
+    elif seen["old pipeline alive"]:
+        problems.append("old pipeline alive when the smaller plan loaded")
+    if again and (error is None or "Out of GPU memory" not in error):
+        problems.append(f"expected the out-of-memory message, got {error or 'a render'}")
+    if not again and (error or "Out of GPU memory with plan 'resident'" not in record.get("memory_note", "")):
+        problems.append(error or f"no step-down note in {record}")
+    detail = (error or record.get("memory_note", ""))[:160] + (f"; at reload {seen}" if seen else "")
+    row = _row(
+        name,
+        device,
+        problems,
+        record.get("memory_measured_peak_vram_gb"),
+        record.get("memory_estimated_peak_vram_gb"),
+        detail,
+        start,
+        check_estimate=not again,
+    )
+    del engine
+    _free(device)
+    return row
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def tiny_spec():
+    """tiny-random as the real Wan presets load on CUDA: bf16 with the VAE in float32 (float32 on the CPU)."""
+    from pipeline.presets import get_video_spec
+
+    return replace(get_video_spec("tiny-random"), dtype="bfloat16")
+
+
+def _settings():
+    from pipeline.memory_apply import settings_for
+
+    return settings_for(
+        tiny_spec(), SETTINGS["height"], SETTINGS["width"], SETTINGS["num_frames"], SETTINGS["num_inference_steps"]
+    )
+
+
+def _budget(device: str):
+    import psutil
+
+    from pipeline.memory_plan import GB, Budget
+
+    vram = CPU_BUDGET_GB
+    if device == "cuda":
+        import torch
+
+        vram = torch.cuda.get_device_properties(0).total_memory / GB
+    return Budget(round(vram, 1), round(psutil.virtual_memory().available / GB, 1))
+
+
+def _needs_accelerator(rung) -> str:
+    """Why a rung cannot run on the CPU ('' when it can)."""
+    if rung.pipeline_wide:
+        return f"{rung.pipeline_wide.replace('_', ' ')} needs an accelerator"
+    if rung.transformer_storage == "fp8":
+        return "fp8 storage computes in bf16; CPU runs are float32"
+    return ""
+
+
+def _render(video, outputs: Path) -> tuple[dict, list[str]]:
+    """One render through Engine.render_video; (its record, problems seen in the frames)."""
+    from pipeline.engine import Engine
+
+    engine = Engine(video, None, outputs)
+    with _frames_only() as seen:
+        _, record = engine.render_video(engine.build(PROMPT, **SETTINGS), outputs / f"{time.monotonic_ns()}.mp4")
+    return record, seen
+
+
+@contextlib.contextmanager
+def _frames_only():
+    """Engine renders without encoding: frames are checked for shape and range instead (no ffmpeg here)."""
+    import numpy as np
+
+    import pipeline.engine as engine
+
+    problems: list[str] = []
+    expected = (SETTINGS["num_frames"], SETTINGS["height"], SETTINGS["width"], 3)
+
+    def check(frames, path, fps, progress=None):
+        frames = np.asarray(frames)
+        if frames.shape != expected:
+            problems.append(f"frames {frames.shape}, expected {expected}")
+        elif not (np.isfinite(frames).all() and frames.min() >= 0 and frames.max() <= 1):
+            problems.append("frames not finite in [0, 1]")
+        return Path(path)
+
+    encode, engine.encode_mp4 = engine.encode_mp4, check
+    try:
+        yield problems
+    finally:
+        engine.encode_mp4 = encode
+
+
+def _injected_oom(device: str, again: bool, seen: dict):
+    """A progress callback raising what CUDA raises where no cap does: on the CPU the first denoising step (with
+    `again`, every step); on CUDA, with `again`, each step after the reload (the first error there is real; the
+    cap is lifted for the reload, since whether a tiny model's smaller plan overruns it is the allocator's luck)."""
+    import torch
+
+    if device == "cuda" and not again:
+        return None
+    calls = []
+
+    def progress(stage, done, total):
+        calls.append(stage)
+        reloaded = "old pipeline alive" in seen
+        if (device == "cuda" and reloaded) or (device != "cuda" and (again or len(calls) == 1)):
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+
+    return progress
+
+
+def _row(check, device, problems, measured, estimated, detail, start=None, check_estimate=True) -> Row:
+    if (
+        device == "cuda"
+        and check_estimate
+        and measured is not None
+        and estimated is not None
+        and measured > estimated * RATIO + SLACK_GB
+    ):
+        problems = [*problems, f"measured {measured:.3f} GB > {RATIO} x estimate + {SLACK_GB} GB"]
+    seconds = round(time.perf_counter() - start, 2) if start is not None else 0.0
+    text = "; ".join([*problems, detail] if problems else [detail])
+    return Row(check, "fail" if problems else "pass", _round(measured), _round(estimated), seconds, text)
+
+
+def _guarded(name: str, check, device: str, outputs: Path) -> list[Row]:
+    """A check that raises becomes a failed row; the others still run."""
+    start = time.perf_counter()
+    try:
+        return check(device, outputs)
+    except Exception as err:  # noqa: BLE001 - reported as a failed row with its type and message
+        _free(device)
+        return [
+            Row(
+                name,
+                "fail",
+                seconds=round(time.perf_counter() - start, 2),
+                detail=f"{type(err).__name__}: {str(err)[:300]}",
+            )
+        ]
+
+
+def _reset_peak(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_gb(device: str) -> float | None:
+    if device != "cuda":
+        return None
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 1024**3
+
+
+def _free(device: str) -> None:
+    gc.collect()
+    if device == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def environment(device: str) -> dict:
+    from importlib import metadata
+
+    import torch
+
+    versions = {}
+    for name in ("torch", "diffusers", "transformers", "accelerate", "bitsandbytes", "huggingface_hub"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
+    return {
+        "device": device,
+        "device_name": name,
+        "cuda": torch.version.cuda,
+        "python": sys.version.split()[0],
+        **versions,
+    }
+
+
+def table(rows: list[Row]) -> str:
+    def gb(value):
+        return "-" if value is None else f"{value:.3f}"
+
+    lines = ["| check | result | measured peak GB | estimated peak GB | s | detail |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"| {r.check} | {r.result.upper() if r.result == 'fail' else r.result} | {gb(r.measured_gb)} | "
+        f"{gb(r.estimated_gb)} | {r.seconds:.1f} | {r.detail} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+CHECKS = {
+    "rewriter": check_rewriter_4bit,
+    "rungs": check_rungs,
+    "vae": check_vae_tiling,
+    "step-down": check_step_down,
+    "second-oom": check_second_oom,
+}
+
+if __name__ == "__main__":
+    raise SystemExit(main())
