@@ -9,8 +9,8 @@ to a smaller plan, and give its message when that runs out too. Each row shows t
 (torch.cuda.max_memory_allocated) beside the plan's estimate. Exit status 1 when any row fails.
 
 On the GPU machine (Python 3.12, torch, transformers and accelerate installed, no internet), from the repository
-root, with `.whl/` carried there (diffusers, bitsandbytes and what diffusers imports that the machine lacks; made
-by `python -m benchmarks.gpu_wheels`), in about a minute:
+root, with `.whl/` carried there (diffusers, bitsandbytes, a huggingface_hub new enough for diffusers, requests;
+made by `python -m benchmarks.gpu_wheels`, 26 MiB), in about a minute:
 
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 && python3 -m benchmarks.gpu_check --out $OUT/gpu_check.json
 

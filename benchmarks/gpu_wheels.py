@@ -15,6 +15,9 @@ from pathlib import Path
 
 WHEELS = (
     "diffusers==0.42.1",
+    # diffusers 0.42 imports huggingface_hub APIs of 1.32+ (resolve_revision, get_cached_repo_tree); the machine's
+    # transformers 5.17 accepts any 1.x from 1.5, so its hub may be older: this one suits both
+    "huggingface_hub==1.33.0",
     "bitsandbytes==0.50.2",
     # diffusers checks for requests at import; the machine's huggingface_hub (httpx) does not bring it. (Its
     # importlib_metadata requirement is for Python < 3.8 only.)
