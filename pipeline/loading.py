@@ -33,7 +33,6 @@ class LoadedVideo:
     memory: tuple[str, ...]  # offload and tiling measures applied
     plan: MemoryPlan | None = None  # CUDA only: the memory plan these measures come from
     image_pipe: object | None = None  # image-capable presets: the image-to-video pipeline (shares `pipe`'s models)
-    text_encoder_from: str | None = None  # the preset whose text encoder this one reads (SHARED_TEXT_ENCODER)
 
     def describe(self) -> str:
         memory = ", ".join(self.memory) or "fully resident"
@@ -170,8 +169,7 @@ def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rew
         pipe.set_progress_bar_config(disable=True)
     if shared is not None:
         memory = (*memory, f"text encoder shared with {donor.spec.name}")
-    return LoadedVideo(spec, pipe, device, _dtype_words(dtype), tuple(memory), plan, image_pipe,
-                       donor.spec.name if donor is not None else None)
+    return LoadedVideo(spec, pipe, device, _dtype_words(dtype), tuple(memory), plan, image_pipe)
 
 
 def _dtype_words(dtype) -> str:
