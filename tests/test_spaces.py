@@ -68,8 +68,10 @@ def test_sdk_version_is_the_pinned_and_installed_gradio():
 
 def test_models_are_the_default_presets_hub_ids():
     rewriter, video = DEFAULT_PRESETS["cuda"]
-    expected = [get_rewriter_spec(rewriter).hub_id, get_video_spec(video).hub_id]
-    assert front_matter()["models"] == expected == ["Qwen/Qwen2.5-3B-Instruct", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"]
+    partner = get_video_spec(get_video_spec(video).image_partner)  # loaded at start on ZeroGPU
+    expected = [get_rewriter_spec(rewriter).hub_id, get_video_spec(video).hub_id, partner.hub_id]
+    assert front_matter()["models"] == expected == ["Qwen/Qwen2.5-3B-Instruct", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+                                                    "Wan-AI/Wan2.2-TI2V-5B-Diffusers"]
 
 
 def test_every_pinned_requirement_supports_the_spaces_python():
