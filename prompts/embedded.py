@@ -31,10 +31,32 @@ def gemma_cache_path(cache_dir: pathlib.Path) -> pathlib.Path:
     return pathlib.Path(cache_dir) / f"{GGUF_PACKAGE}-{importlib.metadata.version(GGUF_PACKAGE)}"
 
 
+def adapter_hash(folder: pathlib.Path) -> str:
+    """A LoRA adapter's identity (its config and weights), part of the key of every cache built from the weights
+    it is merged into: the int8 weights here, the prefix KV caches in prompts.rewriter."""
+    digest = hashlib.sha256()
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        digest.update((pathlib.Path(folder) / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def merge_adapter(model: PreTrainedModel, folder: pathlib.Path) -> PreTrainedModel:
+    """`model` with the LoRA adapter in `folder` merged into its weights (peft), before anything fuses or
+    quantizes them: the fused and int8 layers are built from the merged rows."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+
+
 def load_gemma_270m(
-    cache_dir: pathlib.Path, device: str = "cpu", quantize: str = "int8-dynamic", vocabulary: str = "english"
+    cache_dir: pathlib.Path,
+    device: str = "cpu",
+    quantize: str = "int8-dynamic",
+    vocabulary: str = "english",
+    adapter: pathlib.Path | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load Gemma 3 270M from the embedded GGUF, converting once and caching safetensors."""
+    """Load Gemma 3 270M from the embedded GGUF, converting once and caching safetensors; with `adapter`, a
+    LoRA adapter folder merged into the weights."""
     # 1. Check inputs
     if quantize not in QUANTIZE_OPTIONS:
         raise ValueError(f"quantize must be one of {QUANTIZE_OPTIONS}, got {quantize!r}")
@@ -54,7 +76,11 @@ def load_gemma_270m(
     with ThreadPoolExecutor(1) as pool:
         # The tokenizer parses a 33 MB JSON; it holds the GIL meanwhile, so the overlap is small (README).
         pending = pool.submit(load_tokenizer, folder)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+        weights = "base"
+        if adapter is not None:
+            model, weights = merge_adapter(model, adapter), f"adapter-{adapter_hash(adapter)}"
+        model = model.to(device).eval()
 
         # 4. Shrink the per-token work: an English-only output layer, int8 weights on CPU
         head, tag, fills = "lm_head", "full", []
@@ -76,16 +102,17 @@ def load_gemma_270m(
             targets = {head}
             if quantize == "int8-dynamic":
                 targets |= {f"model.{n}" for n, m in model.model.named_modules() if isinstance(m, torch.nn.Linear)}
-            cache = folder / f"{quantize}-{vocabulary}.safetensors"
-            quantize_int8_dynamic(model, targets, cache=cache, tag=tag, fill=lambda: [fill() for fill in fills])
+            cache = folder / f"{quantize}-{vocabulary}-{weights}.safetensors"
+            quantize_int8_dynamic(model, targets, cache=cache, tag=f"{weights}:{tag}", fill=lambda: [fill() for fill in fills])
         tokenizer = pending.result()
     logger.info(
-        "Loaded Gemma 3 270M from %s in %.1f s (%s, %s, %s vocabulary)",
+        "Loaded Gemma 3 270M from %s in %.1f s (%s, %s, %s vocabulary, %s weights)",
         folder,
         time.perf_counter() - start,
         device,
         quantize,
         vocabulary,
+        weights,
     )
     return model, tokenizer
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
+
+ADAPTERS = Path(__file__).resolve().parent / "adapters"  # committed LoRA adapters of the embedded model
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,12 @@ class RewriterSpec:
     # Sentence by sentence: fault-free drafts of each sentence, of which the one that best predicts the idea
     # is kept (Rewriter._channel); 1 keeps the first draft that passes.
     sentence_candidates: int = 1
+    # Embedded model: a LoRA adapter folder under prompts/adapters/, merged into the weights at load (None: base)
+    adapter: str | None = None
+
+    @property
+    def adapter_path(self) -> Path | None:
+        return None if self.adapter is None else ADAPTERS / self.adapter
 
 
 GEMMA_3_270M = RewriterSpec(

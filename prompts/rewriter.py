@@ -122,6 +122,7 @@ class Rewriter:
         self._offloaded = False
         self._stop_ids: list[int] | None = None
         self.prefix_store: Path | None = None  # folder where prefix KV caches persist across runs (or None)
+        self.weights = "base"  # which weights: "base", or the hash of the adapter merged in (cache keys hold it)
         self._prefixes: dict[str, tuple[list[int], object] | None] = {}  # prefix text -> (ids, KV cache)
 
     # -- loading ---------------------------------------------------------------------------------
@@ -131,13 +132,16 @@ class Rewriter:
 
         quant = spec.quantization.get(device, "none")
         if spec.source == "embedded-gguf":
-            from prompts.embedded import gemma_cache_path, load_gemma_270m
+            from prompts.embedded import adapter_hash, gemma_cache_path, load_gemma_270m
 
             model, tokenizer = load_gemma_270m(
-                cache_root(), device=device, quantize=quant, vocabulary=spec.output_vocabulary
+                cache_root(), device=device, quantize=quant, vocabulary=spec.output_vocabulary,
+                adapter=spec.adapter_path,
             )
             rewriter = cls(spec, model, tokenizer, device, quant)
             rewriter.prefix_store = gemma_cache_path(cache_root())
+            if spec.adapter_path is not None:
+                rewriter.weights = f"adapter-{adapter_hash(spec.adapter_path)}"
             return rewriter
         if spec.source == "tiny":
             from pipeline.tiny import ensure_tiny
@@ -393,7 +397,8 @@ class Rewriter:
         from safetensors.torch import load_file, save_file
         from transformers import DynamicCache
 
-        key = hashlib.sha256(json.dumps([self.spec.name, self.quantization, prefix_ids]).encode()).hexdigest()[:20]
+        key_parts = [self.spec.name, self.quantization, self.weights, prefix_ids]
+        key = hashlib.sha256(json.dumps(key_parts).encode()).hexdigest()[:20]
         file = self.prefix_store / f"prefix-{key}.safetensors" if self.prefix_store else None
         if file is not None and file.is_file():
             try:
