@@ -1,0 +1,126 @@
+"""Smoke test of the rewriter's LoRA training on the tiny model: 2 steps, -100 masking, checkpoint, stop and resume."""
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from training import lora
+from training.pairs import Pair, clean_target
+
+TARGET = (
+    "A red fox runs through a snowy forest at dawn, soft golden light falling across the snow. "
+    "Mist drifts between the dark trees while the fox leaves small tracks behind it."
+)
+PAIRS = [
+    Pair("a red fox in the snow", TARGET, "reference_qwen2.5_3b_wan", "animal"),
+    Pair(
+        "a cup of coffee on a table",
+        "A steaming cup of coffee sits on a wooden table beside an open book.",
+        "x",
+        "food",
+    ),
+    Pair(
+        "waves on a beach", "Waves roll onto the sandy beach under a pale blue sky, clouds drifting by.", "x", "scenery"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny causal LM's folder, built once through the app's tiny-model builder."""
+    from pipeline.tiny import ensure_tiny
+
+    return ensure_tiny("lm", tmp_path_factory.mktemp("cache"))
+
+
+def _load(folder):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    fox = tokenizer(" fox", add_special_tokens=False)["input_ids"]
+    ids = [i for i in range(len(tokenizer)) if i not in fox]  # a subset without "fox": its target tokens are masked
+    return model, tokenizer, ids, fox
+
+
+def _config(**kwargs):
+    return lora.TrainConfig(batch_size=2, max_steps=2, rank=4, alpha=8, checkpoint_every=1, eval_every=100, **kwargs)
+
+
+def _records(run_dir):
+    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+
+
+def test_out_of_subset_targets_are_masked_and_the_loss_stays_finite(tiny):
+    model, tokenizer, ids, fox = _load(tiny)
+    loss_fn = lora.SubsetLoss(model.get_output_embeddings().weight, ids)
+    tokens, start = lora.encode(tokenizer, PAIRS[0].prompt, PAIRS[0].target)
+    _, mask, labels = lora.collate([(tokens, start)], tokenizer.pad_token_id)
+    mapped = loss_fn.labels(labels)
+    assert (labels[0, : start - 1] == lora.IGNORE).all()  # no loss on the idea
+    assert int(((labels == fox[0]) & (mapped == lora.IGNORE)).sum()) == tokens[start:].count(fox[0]) > 0
+    assert mapped.max() < len(ids)
+    hidden = torch.randn(*labels.shape, model.config.hidden_size)
+    loss, scored = loss_fn(hidden, mapped)
+    assert torch.isfinite(loss) and scored == int((mapped != lora.IGNORE).sum())
+
+
+def test_two_steps_log_checkpoint_and_resume_to_the_same_adapter(tiny, tmp_path):
+    # 1. Two steps in one go
+    model, tokenizer, ids, _ = _load(tiny)
+    straight = lora.train(model, tokenizer, ids, PAIRS, PAIRS[:2], tmp_path / "a", _config())
+    records = _records(tmp_path / "a")
+    assert records[0]["event"] == "start" and records[0]["masked_out_of_subset"] > 0
+    assert [r["step"] for r in records if "loss" in r] == [1, 2]
+    assert records[-1]["event"] == "done" and records[-1]["val_loss"] > 0
+    assert (tmp_path / "a" / "checkpoint" / "adapter_model.safetensors").exists()
+
+    # 2. A stop signal in step 1 ends the run after it, with a checkpoint; running again resumes at step 2
+    model, tokenizer, ids, _ = _load(tiny)
+    original = lora.batch_loss
+
+    def interrupted(*args):
+        if torch.is_grad_enabled():  # a training step, not the step-0 validation
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(*args)
+
+    lora.batch_loss = interrupted
+    try:
+        lora.train(model, tokenizer, ids, PAIRS, PAIRS[:2], tmp_path / "b", _config())
+    finally:
+        lora.batch_loss = original
+    assert _records(tmp_path / "b")[-1] == {"step": 1, "event": "stopped"}
+    model, tokenizer, ids, _ = _load(tiny)
+    resumed = lora.train(model, tokenizer, ids, PAIRS, PAIRS[:2], tmp_path / "b", _config())
+    assert [r["step"] for r in _records(tmp_path / "b") if "loss" in r] == [1, 2]
+    for (name, a), b in zip(straight.named_parameters(), resumed.parameters(), strict=True):
+        if "lora_" in name:
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        else:
+            assert not a.requires_grad  # the embedding and every base weight stay frozen
+
+    # 3. The adapter and the log are exported for committing
+    lora.export(tmp_path / "b", tmp_path / "adapter")
+    assert {p.name for p in (tmp_path / "adapter").iterdir()} == {
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "train_log.jsonl",
+    }
+
+
+def test_cleaning_removes_invented_people_and_sounds_and_drops_targets_that_lose_the_prompts_words():
+    counts = __import__("collections").Counter()
+    reference = (
+        TARGET + " A young woman watches from a cabin window. The crunch of snow sounds under its paws. "
+        "Snowflakes settle on its thick coat and the pale sky brightens slowly over the quiet hills, "
+        "where frozen pines stand in long rows under a thin layer of fresh powder."
+    )
+    target, why = clean_target("a red fox in the snow", reference, counts)
+    assert why == "" and "woman" not in target and "sounds" not in target and target.startswith(TARGET)
+    assert counts["sentences removed: invented people"] == 1 and counts["sentences removed: sound, smell or taste"] == 1
+    assert clean_target("a red fox in the snow", TARGET, counts)[1] == "under 50 words after cleaning"
+    assert clean_target("a blue whale", reference, counts)[1] == "loses a content word of the prompt"

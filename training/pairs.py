@@ -1,0 +1,109 @@
+"""Training pairs for the rewriter: (short prompt -> cleaned reference rewrite), from the VBench rows outside the
+validation split.
+
+Each prompt gives at most one pair. Its target is the Qwen2.5-3B rewrite (made with Wan's own extender, the register
+Wan expects) when that survives cleaning, else GPT-4's. Cleaning uses the reader-visible fault detectors of
+`benchmarks.faults` on the TARGETS only (never on model outputs): a sentence with a person the prompt did not ask
+for, a sound, smell or taste, or a camera move the prompt did not ask for is removed, and so is a sentence with
+he/she/his/her when the prompt has no person (the invented person's later sentences). Then the target is capped at
+the Wan preset's 150 words by dropping trailing sentences, and dropped when it has under 50 words or loses one of the
+user's content words (`prompts.preservation`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.faults import camera_moves, invented_people, senses, sentences
+from benchmarks.splits import prompt_hash, split
+from prompts.cleaning import word_count
+from prompts.preservation import missing_words
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "vbench" / "dev.jsonl"
+REFERENCES = ("reference_qwen2.5_3b_wan", "reference_gpt4")  # in order of preference
+WORD_RANGE = (50, 150)  # the Wan preset's accepted range (wan2.1-t2v-1.3b)
+_PRONOUN = re.compile(r"\b(?:he|she|his|her|hers|him|himself|herself)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Pair:
+    prompt: str
+    target: str
+    source: str  # the reference column the target came from
+    dimension: str
+
+
+def load_rows(path: Path) -> list[dict]:
+    """The JSONL rows of `path` (one dict a line)."""
+    if not path.exists():
+        raise FileNotFoundError(f"no training data at {path}; pass --data PATH (see ../shared/eval/README.md)")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def clean_target(prompt: str, reference: str, counts: Counter) -> tuple[str | None, str]:
+    """(cleaned target, "") or (None, why it was dropped); `counts` gathers the sentences removed, by fault."""
+    has_person = not invented_people(prompt, "a person")  # the detector flags any person when the prompt has none
+    kept = []
+    for sentence in sentences(reference):
+        fault = (
+            "invented people"
+            if invented_people(prompt, sentence) or (not has_person and _PRONOUN.search(sentence))
+            else "sound, smell or taste"
+            if senses(prompt, sentence)
+            else "unasked camera move"
+            if camera_moves(prompt, sentence)
+            else None
+        )
+        if fault:
+            counts[f"sentences removed: {fault}"] += 1
+        else:
+            kept.append(sentence)
+    while kept and word_count(" ".join(kept)) > WORD_RANGE[1]:
+        kept.pop()
+        counts["sentences removed: over 150 words"] += 1
+    target = " ".join(kept)
+    if word_count(target) < WORD_RANGE[0]:
+        return None, f"under {WORD_RANGE[0]} words after cleaning"
+    if missing_words(prompt, target):
+        return None, "loses a content word of the prompt"
+    return target, ""
+
+
+def build_pairs(rows: list[dict]) -> tuple[list[Pair], list[Pair], dict]:
+    """(train pairs, validation pairs, report of what was kept and dropped and why).
+
+    The validation split is benchmarks.splits' (never trained on); its pairs are cleaned the same way so the
+    validation loss measures the same task. A prompt listed under two dimensions gives one pair.
+    """
+    train_rows, validation_rows = split(rows)
+    report = {}
+    out = []
+    for name, side in (("train", train_rows), ("validation", validation_rows)):
+        counts, pairs, seen = Counter(), [], set()
+        for row in side:
+            key = prompt_hash(row["prompt"])
+            if key in seen:
+                counts["duplicate prompt"] += 1
+                continue
+            seen.add(key)
+            chosen = None
+            for column in REFERENCES:
+                if not row.get(column):
+                    continue
+                target, why = clean_target(row["prompt"], row[column], counts)
+                if target is None:
+                    counts[f"{column}: {why}"] += 1
+                elif chosen is None:
+                    chosen = Pair(row["prompt"], target, column, row["dimension"])
+            if chosen is None:
+                counts["dropped: no reference survives cleaning"] += 1
+            else:
+                counts[f"target from {chosen.source}"] += 1
+                pairs.append(chosen)
+        report[name] = {"rows": len(side), "pairs": len(pairs), **dict(sorted(counts.items()))}
+        out.append(pairs)
+    return out[0], out[1], report
