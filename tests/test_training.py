@@ -110,6 +110,14 @@ def test_two_steps_log_checkpoint_and_resume_to_the_same_adapter(tiny, tmp_path)
         "adapter_config.json",
         "train_log.jsonl",
     }
+    config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == lora.BASE_MODEL and config["r"] == 4
+
+    # 4. Running a finished run again adds nothing to its log
+    model, tokenizer, ids, _ = _load(tiny)
+    before = _records(tmp_path / "b")
+    lora.train(model, tokenizer, ids, PAIRS, PAIRS[:2], tmp_path / "b", _config())
+    assert _records(tmp_path / "b") == before
 
 
 def test_cleaning_removes_invented_people_and_sounds_and_drops_targets_that_lose_the_prompts_words():

