@@ -52,8 +52,10 @@ def gallery_tab(engine: Engine, sessions: Sessions, gpu_time: GpuTime | None = N
             for role, path in run.files.items()
             if role.startswith("preview-")
         ]
+        elsewhere = [str(gallery.file(p)) for p in run.files.values() if gallery.file(p).exists() and not self_served(p)]
+        note = f"\n\n**Not shown: outside the outputs folder** (written with `--out`): {', '.join(elsewhere)}"
         return (
-            _describe(run),
+            _describe(run) + (note if elsewhere else ""),
             gr.Video(value=self_served(first), label="Prompt as written" if pair else "Video", visible=not previews),
             gr.Video(value=self_served(run.files.get("rewritten")), visible=pair),
             gr.Gallery(value=[(self_served(p), c) for p, c in previews] or None, visible=bool(previews)),

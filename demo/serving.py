@@ -5,6 +5,7 @@ the run database and another session's files are never served."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from starlette.middleware import Middleware
@@ -12,7 +13,8 @@ from starlette.responses import PlainTextResponse
 
 from pipeline.gallery import DB_NAME
 
-FILE_ROUTE = "/file="  # Gradio serves local files at /gradio_api/file=PATH (and /file=PATH)
+# Gradio serves local files at /gradio_api/file=PATH and /gradio_api/file/PATH (and both without the prefix)
+FILE_ROUTE = re.compile(r"/file[=/]")
 
 
 def launch_options(outputs: Path) -> dict:
@@ -43,10 +45,10 @@ class RefuseOutputsByPath:
     def inside(self, url_path: str) -> bool:
         """Whether a (decoded) URL path asks for a file in the folder; compared case-blind, as Gradio's own
         blocklist is, so a case-insensitive file system cannot be used to slip past."""
-        start = url_path.find(FILE_ROUTE)
-        if start < 0:
+        route = FILE_ROUTE.search(url_path)
+        if route is None:
             return False
-        asked = url_path[start + len(FILE_ROUTE):]
+        asked = url_path[route.end():]
         try:
             path = str(Path(os.path.abspath(asked)).resolve()).lower()
         except (OSError, ValueError):

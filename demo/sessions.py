@@ -12,6 +12,7 @@ from gradio.events import Dependency
 
 GPU = "gpu"  # one concurrency group: rewrites and renders from every session share the accelerator
 API_JOBS_KEPT = 64  # an API client's job flags remembered per session (finished ones linger until a Stop)
+API_SESSIONS_KEPT = 1024  # API clients remembered; the oldest is forgotten first (its old jobs can no longer stop)
 
 
 class StopFlag:
@@ -57,7 +58,7 @@ class Sessions:
     def current(self, request: gr.Request | None) -> StopFlag:
         """The flag a queued step polls: the one its click began (set already when Stop came while the job waited
         in the queue or ran an earlier step). A call with no click before it (an API client) gets a flag of its
-        own, which the client's /stop sets: its later calls run."""
+        own, which the client's /stop sets once the call runs: its later calls run."""
         sid = session_id(request)
         with self._lock:
             flag = self._events.get(sid)
@@ -66,7 +67,9 @@ class Sessions:
             flag = StopFlag(self._stop_file(request))
             if flag.path is not None:
                 flag.path.unlink(missing_ok=True)  # a Stop left over from this client's previous call
-            self._api_jobs[sid] = [*self._api_jobs.get(sid, [])[-API_JOBS_KEPT + 1:], flag]
+            self._api_jobs[sid] = [*self._api_jobs.pop(sid, [])[-API_JOBS_KEPT + 1:], flag]  # now the newest
+            if len(self._api_jobs) > API_SESSIONS_KEPT:
+                self._api_jobs.pop(next(iter(self._api_jobs)))
         return flag
 
     def cancel(self, request: gr.Request | None) -> None:

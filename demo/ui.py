@@ -168,8 +168,8 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         return spec.frames_for_seconds(seconds)
 
     def stop(request: gr.Request = None) -> None:
-        """Stop this session's running and queued jobs: each returns at its next step, its outputs left as they
-        were (gradio_client's job.cancel() only removes a job that has not started)."""
+        """Stop this session's running jobs: each returns at its next step with no new result (gradio_client's
+        job.cancel() removes a job still waiting in the queue; it cannot stop one that has started)."""
         # Only this flag, no Gradio `cancels=`: the job returns at its next step and its event completes as usual.
         # Gradio's /cancel also sends the page a "completed" message without data; the page fails on it and marks
         # the outputs "Error", which stays when that message arrives after the page has reset them (gradio 6.31).
@@ -202,8 +202,8 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
                     with gr.Column(scale=2):
                         one_size = len(set(sizes.values())) == 1
                         aspect = gr.Radio(list(ASPECTS), value="16:9", label="Aspect", interactive=not one_size, elem_id="aspect",
-                                          info=f"{spec.name} renders {sizes['16:9'][1]}x{sizes['16:9'][0]} only"
-                                          if one_size else None)
+                                          info=f"{spec.name} has one size for every aspect: {sizes['16:9'][1]}x"
+                                          f"{sizes['16:9'][0]}" if one_size else None)
                         duration = gr.Slider(
                             minimum=spec.seconds_for_frames(spec.frame_step + 1),
                             maximum=spec.seconds_for_frames(spec.max_frames),
@@ -243,14 +243,15 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
                                         f"Reference image: {spec.name} has no image-to-video model",
                                         file_types=["image"], type="filepath", elem_id="image", interactive=takes_image)
                         image_fit = gr.Radio(["crop", "pad"], value="crop", label="Fit to the video",
-                                             info="crop: fill the frame; pad: keep the whole image, grey bars")
+                                             info="crop: fill the frame; pad: keep the whole image, grey bars",
+                                             visible=takes_image)
                         image_description = gr.Textbox(
                             value="", label="Describe your image (optional)", lines=2, max_length=MAX_DESCRIPTION_CHARS,
                             placeholder="a red fox sitting in fresh snow at the edge of a pine forest",
-                            visible=not engine.rewriter_sees_images, elem_id="image-description")
+                            visible=takes_image and not engine.rewriter_sees_images, elem_id="image-description")
                         image_view = gr.Image(label="Reference image, as the video model gets it", interactive=False,
-                                              height=240, elem_id="image-view")
-                        image_md = gr.Markdown(images.note(None, ""), elem_id="image-note")
+                                              height=240, elem_id="image-view", visible=takes_image)
+                        image_md = gr.Markdown(images.note(None, ""), elem_id="image-note", visible=takes_image)
                 with gr.Accordion("Compare: your prompt as written vs rewritten, same seed and settings", open=True):
                     cv = compare_layout()
                 with gr.Accordion("Variations: preview several seeds before the full render", open=True):
@@ -273,7 +274,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
             generate, gen_inputs, [video, prompt_used, seed_used, sidecar], api_name="generate", concurrency_id=GPU
         )
         gen_evt.success(images.after_render, sidecar, [status, image_view], api_visibility="private", queue=False)
-        gen_evt.success(_shown, None, seed_used, api_visibility="private", queue=False)
+        gen_evt.success(_shown, seed_used, seed_used, api_visibility="private", queue=False)
         cmp_fill = sessions.start_on(compare_btn.click).then(
             fill_rewrite_for_compare, [prompt, rewritten, rewrite_seed, image, image_description],
             [rewritten, rewrite_note], api_visibility="private", concurrency_id=GPU,
@@ -295,13 +296,15 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         picked = vv.gallery.select(selected_seed, vv.seeds, vv.pick_seed, api_visibility="private", queue=False)
         sessions.start_on(picked.success).then(
             pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_visibility="private", concurrency_id=GPU,
-        ).success(_shown, None, seed_used, api_visibility="private", queue=False)
+        ).success(_shown, seed_used, seed_used, api_visibility="private", queue=False)
         sessions.start_on(vv.pick_btn.click).then(
             pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_name="variation", concurrency_id=GPU,
-        ).success(_shown, None, seed_used, api_visibility="private", queue=False)
+        ).success(_shown, seed_used, seed_used, api_visibility="private", queue=False)
         stop_btn.click(stop, None, None, api_name="stop", queue=False)
         rewritten.change(counts, rewritten, count_md, api_visibility="private", show_progress="hidden",
                          queue=False, trigger_mode="always_last")
+        for edited in (prompt.input, rewritten.input):  # the note was about the rewrite of an earlier text
+            edited(lambda: "", None, rewrite_note, api_visibility="private", queue=False, show_progress="hidden")
         preview_inputs = [image, image_fit, height, width, image_description]
         for trigger in (image.change, image_fit.change, height.change, width.change):
             # queued (not queue=False): an unreadable file must reach the user as an error toast
@@ -316,8 +319,9 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
     return demo
 
 
-def _shown():
-    return gr.update(visible=True)
+def _shown(seed: float | None):
+    """Seed used appears once a render has set it (a stopped first render leaves it hidden)."""
+    return gr.update(visible=seed is not None)
 
 
 def memory_notices(sidecar_path: str) -> None:

@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         engine = Engine.load(args.rewriter, args.video, gallery_folder)
+        engine.records_runs = not args.no_record
         if args.image is not None:
             image_notices(engine, args.image_description)
         if args.command == "generate":

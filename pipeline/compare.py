@@ -82,7 +82,7 @@ def compare(
 
         # 5. One sidecar naming both videos and the shared seed; then the row is completed
         image = save_reference(raw, paths["image"]) if raw.image_path else None
-        sidecar = write_sidecar(paths["sidecar"], _sidecar(run_id, raw.seed, second, records, image))
+        sidecar = write_sidecar(paths["sidecar"], _sidecar(engine.run_ref(run_id), raw.seed, second, records, image))
         files = {side: str(paths[side]) for side in SIDES} | {"sidecar": str(sidecar)}
         if image:
             files["reference_image"] = str(paths["image"])
@@ -104,12 +104,12 @@ def _check_differs(prompt: str, rewritten: str, fallback: str | None) -> None:
         raise ValueError(f"The rewritten prompt is the same as your prompt{why}; edit it to have something to compare.")
 
 
-def _sidecar(run_id: int, seed: int, rewritten, records: dict[str, dict], image: dict | None) -> dict:
+def _sidecar(run_ref: dict, seed: int, rewritten, records: dict[str, dict], image: dict | None) -> dict:
     """Shared fields once (settings, preset, device, seed); per side: video, prompt, tokens, timings."""
     shared = {k: v for k, v in records["raw"].items() if k not in ("video", "prompt_used", "prompt_tokens", "timings", "created", "rewritten_prompt", "rewrite")}
     return {
         "kind": "compare",
-        "run_id": run_id,
+        **run_ref,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "videos": {side: records[side]["video"] for side in SIDES},
         **shared,

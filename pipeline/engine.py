@@ -43,6 +43,7 @@ class Engine:
         self._counter: TokenCounter | None = None
         self._recent: dict[str, dict] = {}  # rewritten text -> its rewrite record, for the sidecar
         self.gallery = Gallery(self.outputs)  # opening it marks runs interrupted by a crash as failed
+        self.records_runs = True  # False (the CLI's --no-record): the gallery is a throwaway; sidecars name no run
 
     @classmethod
     def load(cls, rewriter: str | None, video: str | None, outputs: Path, device: str | None = None) -> Engine:
@@ -231,7 +232,7 @@ class Engine:
             request = self.resolve_prompt(request, rewrite_seed, progress, cancel)
 
             # 3. Render, then complete the row: the files are in place by now
-            result = self.render(request, progress, cancel, planned[0], extra={"run_id": run_id, **(extra or {})})
+            result = self.render(request, progress, cancel, planned[0], extra={**self.run_ref(run_id), **(extra or {})})
             files = {"video": result.video_path, "sidecar": result.sidecar_path}
             if request.image_path:
                 files["reference_image"] = str(planned[2])
@@ -262,6 +263,10 @@ class Engine:
                 return _with_info(request, known)
             return _with_info(request, {"rewriter": "edited or supplied by the user"})
         return _with_info(request, {"rewriter": None, "fallback": "used as written"})
+
+    def run_ref(self, run_id: int) -> dict:
+        """The sidecar's reference to its gallery run: none when runs are not recorded."""
+        return {"run_id": run_id if self.records_runs else None}
 
     def run_start(
         self, kind: str, request: GenerationRequest, session: str | None, planned: list[Path],

@@ -299,10 +299,16 @@ class Gallery:
         run = self.get(run_id, session)
         if run.status == "running":
             raise ValueError(f"Run {run.id} is still running; stop it first.")
-        removed = _remove([self.file(p) for p in run.files.values()])
+        removed = _remove(self._own(run.files.values()))
         with self._write() as db:
             db.execute("DELETE FROM runs WHERE id=?", (run.id,))
         return removed
+
+    def _own(self, stored) -> list[Path]:
+        """The stored files that lie in this gallery's folder: the only ones delete and cleanup remove (a CLI
+        run written elsewhere with --out keeps its files)."""
+        folder = self.folder.resolve()
+        return [path for path in map(self.file, stored) if path.resolve().is_relative_to(folder)]
 
     def expire(self, run_ids: list[int], reason: str) -> None:
         """Mark runs expired: their files were removed (by a cleanup policy or by hand)."""
@@ -326,7 +332,7 @@ class Gallery:
         with self._connect() as db:
             rows = db.execute("SELECT id, files FROM runs WHERE status='completed' AND created<?", (cutoff,)).fetchall()
         for row in rows:
-            _remove([self.file(p) for p in json.loads(row["files"]).values()])
+            _remove(self._own(json.loads(row["files"]).values()))
         self.expire([row["id"] for row in rows], "removed by the age policy")
         return len(rows)
 

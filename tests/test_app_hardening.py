@@ -29,8 +29,11 @@ def private_app(tmp_path_factory):
         yield url, outputs
 
 
-def fetch(url: str, path: str) -> int:
-    return httpx.get(f"{url}/gradio_api/file={path}", timeout=30).status_code
+def fetch(url: str, route: str, path: str) -> int:
+    return httpx.get(f"{url}/gradio_api/{route}{path}", timeout=30).status_code
+
+
+ROUTES = ("file=", "file/", "file=%2F", "file/%2F")  # Gradio's two file routes; a leading slash %-encoded
 
 
 def test_the_database_and_run_files_are_never_served_by_path(private_app):
@@ -39,17 +42,24 @@ def test_the_database_and_run_files_are_never_served_by_path(private_app):
     video, _, _, sidecar = alice.predict("a red ball", "A red ball rolls.", False, None, 5, api_name="/generate")
     assert Path(video).stat().st_size > 0 and json.loads(Path(sidecar).read_text())["seed"] == 5  # alice got hers
     [run] = alice.predict("", 10, api_name="/runs")
-    assert bob.predict("", 10, api_name="/runs") == []
-    database = outputs / "runs.sqlite3"
-    assert database.exists()
-    paths = [database, Path(f"{database}-wal"), Path(run["files"]["video"]), Path(run["files"]["sidecar"])]
-    for path in paths:
-        if path.exists():
-            assert fetch(url, str(path)) == 403, path
-    tricks = [f"{outputs}/../{outputs.name}/runs.sqlite3", str(database).upper(), f"{outputs}//runs.sqlite3",
-              os.path.relpath(database)]
-    for trick in tricks:  # a relative path with ../ is folded by the client into another route: not found
-        assert fetch(url, trick) in (403, 404), trick
+    assert bob.predict("", 10, api_name="/runs") == []  # bob's session sees no run of alice's
+    exported = Path(alice.predict("", api_name="/export_csv"))
+    files = [outputs / "runs.sqlite3", outputs / run["files"]["video"], outputs / run["files"]["sidecar"],
+             *(outputs / "exports").iterdir()]
+    assert all(path.is_file() for path in files) and exported.stat().st_size > 0
+    files += [path for path in (outputs / "runs.sqlite3-wal", outputs / "runs.sqlite3-shm") if path.exists()]
+    for path in files:
+        for route in ROUTES:
+            asked = str(path).removeprefix("/") if route.endswith("%2F") else str(path)
+            assert fetch(url, route, asked) == 403, (route, path)
+    linked = Path(outputs.parent / "link-to-outputs")
+    linked.symlink_to(outputs)
+    try:
+        assert fetch(url, "file/", str(linked / run["files"]["video"])) == 403
+        assert fetch(url, "file=", f"{outputs}/../{outputs.name}/{run['files']['video']}") == 403
+        assert fetch(url, "file=", str(outputs / run["files"]["video"]).upper()) == 403
+    finally:
+        linked.unlink()
 
 
 def test_a_client_stops_its_running_job_and_its_next_call_runs(private_app):

@@ -89,6 +89,9 @@ def test_rewrite_then_generate_plays_a_video_of_the_preset_size(page, server):
     rewritten = page.locator("#rewritten textarea")
     expect(rewritten).not_to_have_value("")  # the tiny test LLM writes noise; a real one, a scene
     idle(page, "#rewritten")
+    expect(page.locator("#seed-used")).to_be_hidden()  # no render yet: no seed to show
+    # the tiny LLM's rewrite is always too short: the page says the prompt was kept, and why
+    expect(page.locator("#rewrite-note")).to_contain_text("Kept your prompt: the rewrite was too short")
     shot(page, "1-rewritten")
 
     page.click("#generate-btn")
@@ -102,6 +105,8 @@ def test_rewrite_then_generate_plays_a_video_of_the_preset_size(page, server):
     assert seed.isdigit() and int(seed) == run.seed and run.status == "completed"
     assert run.rewritten == rewritten.input_value()  # the (editable) rewritten prompt is what was rendered
     shot(page, "2-generated")
+    page.get_by_label("Prompt", exact=True).press_sequentially(" again")
+    expect(page.locator("#rewrite-note")).not_to_contain_text("Kept your prompt")  # about the old text: cleared
 
 
 def test_empty_prompt_gets_an_error_toast(page):

@@ -96,7 +96,7 @@ def test_pipeline_generate_no_record_writes_the_video_and_no_gallery(tmp_path):
     assert proc.returncode == 0, proc.stderr
     sidecar = Path(proc.stdout.strip().splitlines()[-1])
     assert sidecar.parent == outputs and sidecar.with_suffix(".mp4").stat().st_size > 0
-    assert not list(tmp_path.rglob(DB_NAME)) and "run_id" in json.loads(sidecar.read_text())
+    assert not list(tmp_path.rglob(DB_NAME)) and json.loads(sidecar.read_text())["run_id"] is None
 
 
 def test_pipeline_compare_reports_usage_errors_without_traceback(tmp_path):

@@ -264,6 +264,17 @@ def test_delete_removes_files_and_cleanup_marks_rows_expired(tmp_path):
         gallery.delete(running)
 
 
+def test_delete_and_cleanup_remove_only_files_in_the_gallery_folder(tmp_path):
+    gallery = Gallery(tmp_path / "outputs")
+    elsewhere = tmp_path / "elsewhere"  # a CLI run written with --out outside the outputs folder
+    elsewhere.mkdir()
+    outside, old = (fake_run(gallery, elsewhere) for _ in range(2))
+    clip = gallery.file(gallery.get(outside).files["video"])
+    assert clip.parent == elsewhere and gallery.delete(outside) == [] and clip.exists()
+    assert gallery.expire_older_than(0, now=gallery.get(old).created + 1) == 1
+    assert gallery.file(gallery.get(old).files["video"]).exists()
+
+
 def test_text_filter_and_limit(tmp_path):
     gallery = Gallery(tmp_path)
     fox = fake_run(gallery, tmp_path, prompt="a fox in the snow")

@@ -26,3 +26,16 @@ def test_an_api_clients_stop_ends_its_calls_so_far_and_not_its_next_one():
     sessions.cancel(client)
     assert first.is_set() and second.is_set() and not elsewhere.is_set()
     assert not sessions.current(client).is_set()  # the client's next call runs
+
+
+def test_api_clients_remembered_are_bounded(monkeypatch):
+    import demo.sessions
+
+    monkeypatch.setattr(demo.sessions, "API_SESSIONS_KEPT", 3)
+    monkeypatch.setattr(demo.sessions, "API_JOBS_KEPT", 2)
+    sessions = Sessions()
+    clients = [types.SimpleNamespace(session_hash=f"c{i}") for i in range(5)]
+    for client in clients:
+        for _ in range(4):
+            sessions.current(client)
+    assert list(sessions._api_jobs) == ["c2", "c3", "c4"] and all(len(v) == 2 for v in sessions._api_jobs.values())

@@ -23,12 +23,14 @@ def test_toy_world_says_what_it_draws_and_plays_a_generated_clip(browser, toy_se
     try:
         expect(page.locator("#model-about")).to_contain_text("ball, box, triangle, star")
         # what a person expects before any run, on a square-only preset with no image-to-video model
-        expect(page.locator("#aspect")).to_contain_text("toy-world renders 32x32 only")
+        expect(page.locator("#aspect")).to_contain_text("toy-world has one size for every aspect: 32x32")
         assert all(radio.is_disabled() for radio in page.locator("#aspect input").all())
         expect(page.locator("#seed-used")).to_be_hidden()  # not a misleading 0 before any run
         expect(page.locator("#sidecar")).not_to_contain_text("Drop File Here")
         expect(page.locator("#image")).to_contain_text("toy-world has no image-to-video model")
         expect(page.locator("#image")).not_to_contain_text("Drop File Here")
+        for control in ("#image-description", "#image-view", "#image-note"):  # nothing to fit or describe
+            expect(page.locator(control)).to_be_hidden()
         example = SPEC.examples[0]
         page.get_by_text(example, exact=True).first.click()  # the UI offers prompts this model renders
         expect(page.locator("#prompt textarea")).to_have_value(example)
