@@ -287,6 +287,7 @@ def export(run_dir: Path, adapter_out: Path) -> None:
     shutil.copy2(run_dir / "checkpoint" / "adapter_model.safetensors", adapter_out / "adapter_model.safetensors")
     config = json.loads((run_dir / "checkpoint" / "adapter_config.json").read_text(encoding="utf-8"))
     config["base_model_name_or_path"] = BASE_MODEL  # not this machine's cache folder
+    config["target_modules"] = sorted(config["target_modules"])  # peft keeps a set: one order, one file hash
     (adapter_out / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     shutil.copy2(run_dir / "log.jsonl", adapter_out / "train_log.jsonl")
 
