@@ -3,14 +3,21 @@
 It loads the tiny rewriter in 4 bits (bitsandbytes) and moves it off the GPU and back; renders the tiny Wan
 pipeline, built here by pipeline.tiny and loaded like the real Wan presets (bf16, the VAE in float32), once per
 rung of the memory ladder (pipeline.memory_plan.LADDER: group offload with CUDA streams, model and sequential
-offload, fp8 storage, an int8 and an nf4 text encoder); decodes a large latent with VAE tiling; and runs out of
-GPU memory for real under a memory cap (torch.cuda.set_per_process_memory_fraction) to see the engine step down
-to a smaller plan, and give its message when that runs out too. Each row shows the measured peak
-(torch.cuda.max_memory_allocated) beside the plan's estimate. Exit status 1 when any row fails.
+offload, fp8 storage, an int8 and an nf4 text encoder); on each rung also renders the image-capable pair:
+tiny-random-i2v (its image-to-video pipeline, and the text-to-video pipeline that pipeline.loading.sharing_pipeline
+builds over the same models) with a text and an image request, and tiny-random with a reference image (the engine
+switches to that partner, which reads tiny-random's text encoder, then back for a text request), checking after
+each call where the models are (model or sequential offload: nothing left on the GPU and the hooks armed for the
+next call; group offload: its hooks in place; resident: still on the GPU) and reporting which were on the GPU
+while the transformer ran; decodes a large latent with VAE tiling; and runs out of GPU memory for real under a
+memory cap (torch.cuda.set_per_process_memory_fraction) to see the engine step down to a smaller plan, and give
+its message when that runs out too. Each row shows the measured peak (torch.cuda.max_memory_allocated) beside the
+plan's estimate (rows of several renders: the highest, each render checked against its own). Exit status 1 when
+any row fails.
 
 On the GPU machine (Python 3.12, torch, transformers and accelerate installed, no internet), from the repository
 root, with `.whl/` carried there (diffusers, bitsandbytes, a huggingface_hub new enough for diffusers, requests;
-made by `python -m benchmarks.gpu_wheels`, 26 MiB), in about a minute:
+made by `python -m benchmarks.gpu_wheels`, 26 MiB), in under two minutes:
 
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 && python3 -m benchmarks.gpu_check --out $OUT/gpu_check.json
 
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -34,6 +42,9 @@ from pathlib import Path
 
 PROMPT = "A red ball rolls across a wooden table while the camera slowly pans left."
 SETTINGS = {"height": 64, "width": 112, "num_frames": 9, "num_inference_steps": 2, "seed": 1}  # tiny-random's defaults
+I2V_SETTINGS = {**SETTINGS, "width": 128}  # tiny-random-i2v's 16:9 preview size (sides in multiples of 32)
+PARTNER = "tiny-random-i2v"  # tiny-random's image partner
+SWITCH = f"tiny-random + image ({PARTNER})"
 SLACK_GB = 0.25  # tiny models: cuBLAS/cuDNN workspaces and allocator rounding dwarf the weights and activations
 RATIO = 1.5  # measured peak may exceed the estimate by this factor plus SLACK_GB before the row fails
 CPU_BUDGET_GB = 8.0  # --device cpu plans as for a GPU of this size
@@ -187,6 +198,248 @@ def _render_rung(device: str, outputs: Path, rung) -> Row:
     return row
 
 
+def check_image_rungs(device: str, outputs: Path) -> list[Row]:
+    """Each rung with the image-capable pair: tiny-random-i2v with a text and an image request, then tiny-random
+    with a reference image (switched to tiny-random-i2v) and a text request; where the models are after each call."""
+    from pipeline.memory_plan import LADDER
+
+    image = _reference_image(outputs)
+    rows = []
+    for rung in LADDER:  # a row that raises fails alone
+        for render, what in ((_render_image_preset, f"{PARTNER} text + image"), (_render_switch, SWITCH)):
+            check = functools.partial(_one_row, render, rung=rung, image=image)
+            rows += _guarded(f"rung: {rung.name} · {what}", check, device, outputs)
+    return rows
+
+
+def _one_row(render, device: str, outputs: Path, rung, image: Path) -> list[Row]:
+    return [render(device, outputs, rung, image)]
+
+
+def _render_image_preset(device: str, outputs: Path, rung, image: Path) -> Row:
+    """tiny-random-i2v loaded with the rung's plan: a text request (the text pipeline over the image pipeline's
+    models) and an image request, through the engine."""
+    from pipeline.engine import Engine
+    from pipeline.loading import load_video
+    from pipeline.memory_plan import estimate
+
+    name = f"rung: {rung.name} · {PARTNER} text + image"
+    if device == "cpu" and (needs := _needs_accelerator(rung)):
+        return Row(name, "skip", detail=needs)
+    start = time.perf_counter()
+    spec = tiny_spec(PARTNER)
+    plan = estimate(spec.name, None, "none", rung, _settings(spec, I2V_SETTINGS), _budget(device))
+    video = load_video(spec, device, plan=plan)
+    problems = [
+        f"text pipeline does not share the image pipeline's {n}"
+        for n in _MODELS
+        if getattr(video.pipe, n) is not getattr(video.image_pipe, n)
+    ]
+    engine = Engine(video, None, outputs)
+    calls = []
+    for label, path in (("text", None), ("image", image)):
+        request = engine.build(PROMPT, image_path=str(path) if path else None, **I2V_SETTINGS)
+        with _while_denoising(engine, device) as during:
+            record, seen = _render_request(engine, request, outputs)
+        wrong, where = _placement(engine.video, device, during)
+        problems += [f"{label}: {p}" for p in [*seen, *wrong]]
+        calls.append((label, record, where))
+    del video
+    row = _calls_row(name, device, problems, calls, ", ".join(engine.video.memory) or "fully resident", start)
+    del engine
+    _free(device)
+    return row
+
+
+def _render_switch(device: str, outputs: Path, rung, image: Path) -> Row:
+    """tiny-random loaded with the rung's plan renders a request with a reference image: the engine loads its
+    partner (with the rung's plan; on CUDA after dropping tiny-random) reading tiny-random's text encoder; then a
+    text request switches back."""
+    import pipeline.loading as loading
+    from pipeline.engine import Engine
+    from pipeline.memory_apply import request_settings
+    from pipeline.memory_plan import estimate
+
+    name = f"rung: {rung.name} · {SWITCH}"
+    if device == "cpu" and (needs := _needs_accelerator(rung)):
+        return Row(name, "skip", detail=needs)
+    start = time.perf_counter()
+    budget = _budget(device)
+    plan = estimate("tiny-random", None, "none", rung, _settings(tiny_spec(), SETTINGS), budget)
+    engine = Engine(loading.load_video(tiny_spec(), device, plan=plan), None, outputs)
+    requests = [
+        ("image", engine.build(PROMPT, image_path=str(image), **SETTINGS)),  # the partner's size, 128x224
+        ("text", engine.build(PROMPT, **SETTINGS)),
+    ]
+    load = loading.load_video
+
+    def at_rung(spec, device, plan=None, rewriter=None, text_encoder_from=None):
+        """The engine's load (plan None: for the detected memory), with this rung's plan and CUDA's dtypes."""
+        spec = tiny_spec(spec.name)
+        request = next(r for _, r in requests if r.video == spec.name)
+        plan = plan or estimate(spec.name, rewriter, "none", rung, request_settings(spec, request), budget)
+        return load(spec, device, plan=plan, rewriter=rewriter, text_encoder_from=text_encoder_from)
+
+    problems, calls = [], []
+    loading.load_video = at_rung
+    try:
+        for label, request in requests:
+            with _while_denoising(engine, device) as during:
+                record, seen = _render_request(engine, request, outputs)
+            video, other = (engine._partner, engine.video) if label == "image" else (engine.video, engine._partner)
+            if record.get("video_preset") != request.video:
+                seen.append(f"rendered by {record.get('video_preset')}, not {request.video}")
+            if device == "cuda" and other is not None and other.pipe is not None:
+                seen.append(f"{other.spec.name} still loaded beside {video.spec.name}")
+            if label == "image":
+                seen += _shared_text_encoder_problems(video, engine.video)
+            wrong, where = _placement(video, device, during)
+            problems += [f"{label}: {p}" for p in [*seen, *wrong]]
+            calls.append((label, record, where))
+    finally:
+        loading.load_video = load
+    detail = ", ".join(engine._partner.memory) or "fully resident"
+    row = _calls_row(name, device, problems, calls, detail, start)
+    del engine
+    _free(device)
+    return row
+
+
+def _shared_text_encoder_problems(partner, donor) -> list[str]:
+    """The partner reads tiny-random's text encoder: its files (the folder of links) or, where both plans allow
+    it, the very module."""
+    problems = []
+    folder = str(partner.image_pipe.config.get("_name_or_path", ""))
+    if "text-encoder-of-tiny-random" not in folder:
+        problems.append(f"partner not loaded from the shared text encoder folder ({folder})")
+    if any("text encoder shared with" in m for m in partner.memory) and (
+        donor.pipe is None or donor.pipe.text_encoder is not partner.pipe.text_encoder
+    ):
+        problems.append("says it shares tiny-random's text encoder module but holds another")
+    if partner.pipe.text_encoder is not partner.image_pipe.text_encoder:
+        problems.append("its two pipelines hold different text encoders")
+    return problems
+
+
+_MODELS = ("text_encoder", "transformer", "vae")
+
+
+@contextlib.contextmanager
+def _while_denoising(engine, device: str):
+    """On CUDA, the models on the GPU when the transformer's first forward ends (its offload hook moved it there),
+    whichever pipeline the engine runs. Reported, not judged: what the denoise phase's estimate should count."""
+    import torch
+
+    seen: list[str] = []
+    if device == "cpu":
+        yield seen
+        return
+    denoise = engine._denoise
+
+    def watched(video, request, on_step):
+        owner = video.image_pipe if video.image_pipe is not None else video.pipe
+
+        def record(module, args, output):
+            if not seen:
+                models = {n: m for n, m in owner.components.items() if isinstance(m, torch.nn.Module)}
+                seen.extend(sorted(n for n, m in models.items() if _on(m, device)) or ["nothing"])
+
+        handle = video.pipe.transformer.register_forward_hook(record)
+        try:
+            return denoise(video, request, on_step)
+        finally:
+            handle.remove()
+
+    engine._denoise = watched
+    try:
+        yield seen
+    finally:
+        del engine._denoise
+
+
+def _on(module, device: str) -> bool:
+    return any(p.device.type == device for p in module.parameters())
+
+
+def _placement(video, device: str, during: list[str] | None = None) -> tuple[list[str], str]:
+    """After a call: (problems, where the models are). Model and sequential offload leave nothing on the GPU and
+    the loaded pipeline's hooks armed for the next call (the text pipeline that sharing_pipeline builds has none of
+    its own); group offload keeps its hooks; resident models stay on the GPU; a text encoder planned on the CPU
+    stays there. On the CPU only the hooks can be checked."""
+    import torch
+    from diffusers.hooks.group_offloading import _is_group_offload_enabled
+
+    from pipeline.memory_plan import rung_named
+
+    rung = rung_named(video.plan.rung)
+    owner = video.image_pipe if video.image_pipe is not None else video.pipe  # the pipeline the plan was applied to
+    models = {n: m for n, m in owner.components.items() if isinstance(m, torch.nn.Module)}
+    accelerator = device != "cpu"
+    on_gpu = [n for n, m in models.items() if _on(m, device)] if accelerator else []
+    problems = []
+    if rung.pipeline_wide:
+        if on_gpu:
+            problems.append(
+                f"{rung.pipeline_wide.replace('_', ' ')} left on the GPU after the call: {', '.join(on_gpu)}"
+            )
+        if unhooked := [n for n, m in models.items() if not hasattr(m, "_hf_hook")]:
+            problems.append(f"no offload hook on {', '.join(unhooked)}")
+        if rung.pipeline_wide == "model_offload" and not getattr(owner, "_all_hooks", None):
+            problems.append("model offload hooks not armed for the next call")
+    else:
+        for name in _MODELS:
+            module, placement = models[name], video.plan.components[name].placement
+            if placement.startswith("group_") and not _is_group_offload_enabled(module):
+                problems.append(f"{name}: no group offload hooks")
+            elif accelerator and placement == "gpu" and any(p.device.type != device for p in module.parameters()):
+                problems.append(f"{name}: planned resident, not all on the GPU")
+            elif placement == "cpu" and name in on_gpu:
+                problems.append(f"{name}: planned on the CPU, found on the GPU")
+    if not accelerator:
+        return problems, ""
+    where = f"on the GPU while denoising: {', '.join(during)}; " if during else ""
+    return problems, where + f"after: {', '.join(on_gpu) or 'nothing'}"
+
+
+def _calls_row(name, device, problems, calls, detail, start) -> Row:
+    """One row for several renders: each one's measured peak against its own estimate; the row shows the highest."""
+    problems = list(problems)
+    for label, record, _ in calls:
+        measured, estimated = record.get("memory_measured_peak_vram_gb"), record.get("memory_estimated_peak_vram_gb")
+        if _over(device, measured, estimated):
+            problems.append(f"{label}: measured {measured:.3f} GB > {RATIO} x estimate {estimated:.3f} + {SLACK_GB} GB")
+    worst = max(calls, key=lambda c: c[1].get("memory_measured_peak_vram_gb") or 0)[1] if calls else {}
+
+    def peaks(record):
+        m, e = record.get("memory_measured_peak_vram_gb"), record.get("memory_estimated_peak_vram_gb")
+        return f" {m:.3f}/{e:.3f} GB" if m is not None and e is not None else ""
+
+    after = "; ".join(f"{label}{peaks(record)}" + (f", {where}" if where else "") for label, record, where in calls)
+    return _row(
+        name,
+        device,
+        problems,
+        worst.get("memory_measured_peak_vram_gb"),
+        worst.get("memory_estimated_peak_vram_gb"),
+        f"{detail}; calls: {after}",
+        start,
+        check_estimate=False,  # checked per call above
+    )
+
+
+def _reference_image(outputs: Path) -> Path:
+    """A small generated picture (a gradient with a square), as a user would upload it."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:72, 0:96]
+    pixels = np.stack([x * 255 // 95, y * 255 // 71, np.full_like(x, 90)], axis=-1).astype(np.uint8)
+    pixels[20:50, 30:60] = (220, 30, 30)
+    path = outputs / "reference.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
 def check_vae_tiling(device: str, outputs: Path) -> list[Row]:
     """A latent larger than one tile, decoded tiled by the float32 Wan VAE (the rungs' sizes fit in one tile)."""
     import numpy as np
@@ -311,18 +564,22 @@ def _out_of_memory(device: str, outputs: Path, again: bool) -> Row:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def tiny_spec():
-    """tiny-random as the real Wan presets load on CUDA: bf16 with the VAE in float32 (float32 on the CPU)."""
+def tiny_spec(name: str = "tiny-random"):
+    """A tiny preset as the real Wan presets load on CUDA: bf16 with the VAE in float32 (float32 on the CPU)."""
     from pipeline.presets import get_video_spec
 
-    return replace(get_video_spec("tiny-random"), dtype="bfloat16")
+    return replace(get_video_spec(name), dtype="bfloat16")
 
 
-def _settings():
+def _settings(spec=None, settings: dict = SETTINGS):
     from pipeline.memory_apply import settings_for
 
     return settings_for(
-        tiny_spec(), SETTINGS["height"], SETTINGS["width"], SETTINGS["num_frames"], SETTINGS["num_inference_steps"]
+        spec or tiny_spec(),
+        settings["height"],
+        settings["width"],
+        settings["num_frames"],
+        settings["num_inference_steps"],
     )
 
 
@@ -353,20 +610,26 @@ def _render(video, outputs: Path) -> tuple[dict, list[str]]:
     from pipeline.engine import Engine
 
     engine = Engine(video, None, outputs)
-    with _frames_only() as seen:
-        _, record = engine.render_video(engine.build(PROMPT, **SETTINGS), outputs / f"{time.monotonic_ns()}.mp4")
+    return _render_request(engine, engine.build(PROMPT, **SETTINGS), outputs)
+
+
+def _render_request(engine, request, outputs: Path) -> tuple[dict, list[str]]:
+    """One request through Engine.render_video: (its record, problems seen in the frames)."""
+    expected = (request.num_frames, request.height, request.width, 3)
+    with _frames_only(expected) as seen:
+        _, record = engine.render_video(request, outputs / f"{time.monotonic_ns()}.mp4")
     return record, seen
 
 
 @contextlib.contextmanager
-def _frames_only():
+def _frames_only(expected: tuple[int, ...] | None = None):
     """Engine renders without encoding: frames are checked for shape and range instead (no ffmpeg here)."""
     import numpy as np
 
     import pipeline.engine as engine
 
     problems: list[str] = []
-    expected = (SETTINGS["num_frames"], SETTINGS["height"], SETTINGS["width"], 3)
+    expected = expected or (SETTINGS["num_frames"], SETTINGS["height"], SETTINGS["width"], 3)
 
     def check(frames, path, fps, progress=None):
         frames = np.asarray(frames)
@@ -402,14 +665,15 @@ def _injected_oom(device: str, again: bool, seen: dict):
     return progress
 
 
+def _over(device: str, measured: float | None, estimated: float | None) -> bool:
+    """The measured peak above what the estimate allows (CUDA only)."""
+    return (
+        device == "cuda" and measured is not None and estimated is not None and measured > estimated * RATIO + SLACK_GB
+    )
+
+
 def _row(check, device, problems, measured, estimated, detail, start=None, check_estimate=True) -> Row:
-    if (
-        device == "cuda"
-        and check_estimate
-        and measured is not None
-        and estimated is not None
-        and measured > estimated * RATIO + SLACK_GB
-    ):
+    if check_estimate and _over(device, measured, estimated):
         problems = [*problems, f"measured {measured:.3f} GB > {RATIO} x estimate + {SLACK_GB} GB"]
     seconds = round(time.perf_counter() - start, 2) if start is not None else 0.0
     text = "; ".join([*problems, detail] if problems else [detail])
@@ -497,6 +761,7 @@ def table(rows: list[Row]) -> str:
 CHECKS = {
     "rewriter": check_rewriter_4bit,
     "rungs": check_rungs,
+    "image-rungs": check_image_rungs,
     "vae": check_vae_tiling,
     "step-down": check_step_down,
     "second-oom": check_second_oom,

@@ -43,6 +43,45 @@ def test_cuda_only_rungs_are_skipped_with_the_reason_on_cpu(gpu_check):
     assert "fp8" in reasons["group offload, transformer fp8"]
 
 
+def test_cpu_image_rows_render_text_and_image_requests_with_the_partner(gpu_check, monkeypatch, capsys):
+    import pipeline.memory_plan as memory_plan
+
+    rungs = (memory_plan.rung_named("resident"), memory_plan.rung_named("text encoder on CPU, group offload"))
+    monkeypatch.setattr(memory_plan, "LADDER", rungs)
+    assert gpu_check.main(["--device", "cpu", "--only", "image-rungs"]) == 0
+    out = capsys.readouterr().out
+    for rung in rungs:
+        assert f"| rung: {rung.name} · tiny-random-i2v text + image | pass |" in out
+        assert f"| rung: {rung.name} · tiny-random + image (tiny-random-i2v) | pass |" in out
+    assert "text encoder shared with tiny-random; calls: image; text |" in out  # resident: the very module
+    assert "calls: text; image |" in out
+
+
+def test_placement_flags_models_left_on_the_accelerator_and_missing_hooks(gpu_check):
+    from dataclasses import replace
+
+    from pipeline.loading import load_video
+    from pipeline.memory_plan import Budget, estimate, rung_named
+
+    spec = gpu_check.tiny_spec("tiny-random-i2v")
+    settings = gpu_check._settings(spec, gpu_check.I2V_SETTINGS)
+    video = load_video(
+        spec, "cpu", plan=estimate(spec.name, None, "none", rung_named("resident"), settings, Budget(8, 64))
+    )
+    assert gpu_check._placement(video, "cpu") == ([], "")
+    video.pipe.vae.to("meta")  # 'meta' stands in for the accelerator: the VAE was left there
+    video.plan = replace(video.plan, rung="model offload")
+    problems, where = gpu_check._placement(video, "meta", ["transformer", "vae"])
+    assert "model offload left on the GPU after the call: vae" in problems
+    assert "model offload hooks not armed for the next call" in problems and any(
+        "no offload hook" in p for p in problems
+    )
+    assert where == "on the GPU while denoising: transformer, vae; after: vae"
+    video.plan = estimate(spec.name, None, "none", rung_named("group offload"), settings, Budget(8, 64))
+    problems, _ = gpu_check._placement(video, "cpu")
+    assert problems == ["text_encoder: no group offload hooks", "transformer: no group offload hooks"]
+
+
 @pytest.mark.gpu
 def test_gpu_check_passes_on_cuda(tmp_path):
     from benchmarks.gpu_check import main

@@ -52,6 +52,72 @@ def test_text_pipeline_shares_the_image_models_and_keeps_every_dtype(monkeypatch
     assert torch.bfloat16 in set(loaded_as["transformer"].values())  # really loaded in bf16, not float32
 
 
+# -- 8b. model CPU offload: the text pipeline has no hooks of its own; the engine offloads after its call -------
+@pytest.fixture
+def simulated_model_offload(monkeypatch):
+    """diffusers' model CPU offload with the CPU as its 'accelerator': the real hooks and their chain, with each
+    model's last move recorded (onload: to 'cpu:0', offload: to 'cpu', which torch cannot tell apart). Returns
+    {id(model): onloaded}."""
+    import accelerate.hooks
+    import torch
+    from diffusers import DiffusionPipeline
+
+    onloaded: dict[int, bool] = {}
+    to, enable = torch.nn.Module.to, DiffusionPipeline.enable_model_cpu_offload
+
+    def recorded_to(self, *args, **kwargs):
+        target = args[0] if args else kwargs.get("device")
+        if isinstance(target, (str, torch.device)) and torch.device(target).type == "cpu":
+            onloaded[id(self)] = torch.device(target).index is not None
+        return to(self, *args, **kwargs)
+
+    def pre_forward(self, module, *args, **kwargs):  # accelerate's, deciding by the record, not by p.device
+        if self.prev_module_hook is not None and onloaded.get(id(self.prev_module_hook.model)):
+            self.prev_module_hook.offload()
+        if not onloaded.get(id(module)):
+            module.to(self.execution_device)
+        return args, kwargs
+
+    monkeypatch.setattr(torch.nn.Module, "to", recorded_to)
+    monkeypatch.setattr(accelerate.hooks.CpuOffload, "pre_forward", pre_forward)
+    monkeypatch.setattr(
+        DiffusionPipeline,
+        "enable_model_cpu_offload",
+        lambda self, gpu_id=None, device=None: enable(self, gpu_id, device or "cpu:0"),
+    )
+    return onloaded
+
+
+def test_model_offload_leaves_nothing_onloaded_after_a_text_or_an_image_call(
+    simulated_model_offload, monkeypatch, tmp_path
+):
+    from PIL import Image
+
+    from pipeline.engine import Engine
+    from pipeline.loading import LoadedVideo, load_video
+    from pipeline.memory_plan import Budget, Settings, estimate, rung_named
+
+    plan = estimate(
+        "tiny-random-i2v", None, "none", rung_named("model offload"), Settings(64, 128, 5, 1), Budget(8, 64)
+    )
+    video = load_video(get_video_spec("tiny-random-i2v"), "cpu", plan=plan)
+    assert "model CPU offload" in video.memory and not getattr(video.pipe, "_all_hooks", None)  # none of its own
+    models = {id(getattr(video.image_pipe, name)): name for name in COMPONENTS}
+    engine = Engine(video, None, tmp_path / "out")
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (96, 64), (200, 30, 30)).save(photo)
+
+    def render(**image):
+        engine.generate("a red ball rolls", use_raw=True, num_frames=5, num_inference_steps=1, **image)
+        return sorted(name for key, name in models.items() if simulated_model_offload.get(key))
+
+    assert render() == []  # the text pipeline ran: the image pipeline's hooks offloaded every model
+    assert len(video.image_pipe._all_hooks) == 3  # and are armed again for the next call
+    assert render(image_path=str(photo)) == []
+    monkeypatch.setattr(LoadedVideo, "after_call", lambda self, image: None)
+    assert render() != []  # what the engine's after_call prevents: models left onloaded by the text pipeline
+
+
 # -- 11. the Wan VAE in float32, the rest in the preset's dtype --------------------------------------------
 def test_wan_vae_loads_in_float32_beside_bf16_models(cuda_dtypes):
     import numpy as np
