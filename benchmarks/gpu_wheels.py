@@ -26,6 +26,9 @@ WHEELS = (
     "charset-normalizer==3.5.3",
     "idna==3.20",  # requests' own; huggingface_hub's httpx brings them too, but cheap to be sure
     "certifi==2026.10.19.post1",
+    # the Wan image-to-video pipeline calls ftfy without checking it is installed (prompt cleaning)
+    "ftfy==6.3.1",
+    "wcwidth==0.9.4",
 )
 PLATFORMS = (
     "manylinux_2_28_x86_64",

@@ -72,6 +72,28 @@ def test_estimates_grow_with_the_video_and_tiling_lowers_the_decode_peak():
     assert 1 * GB < transformer_activation_bytes(WAN, DEFAULT) < 4 * GB  # ~1.7 GB: flash attention, no N^2
 
 
+def test_under_model_offload_an_image_capable_preset_counts_the_vae_held_through_the_denoise(monkeypatch):
+    from dataclasses import replace
+
+    import pipeline.memory_plan as memory_plan
+    from pipeline.memory_models import video_components
+    from pipeline.presets import get_video_spec
+
+    video, s, budget = "wan2.2-ti2v-5b", Settings(704, 1280, 81), Budget(80, 64)
+    rungs = {rung.name: rung for rung in memory_plan.LADDER}
+
+    def denoise(rung: str) -> float:
+        return memory_plan.estimate(video, None, "none", rungs[rung], s, budget).phases_gb["denoise"]
+
+    with_image = {name: denoise(name) for name in ("model offload", "group offload")}
+    text_only = replace(get_video_spec(video), image_pipeline_class=None)
+    monkeypatch.setattr(memory_plan, "get_video_spec", lambda name: text_only)
+    vae_gb = video_components(video)["vae"].weight_bytes(float(memory_plan.dtype_bytes(video, "vae"))) / GB
+    assert vae_gb > 2  # ~0.7B parameters in float32
+    assert with_image["model offload"] - denoise("model offload") == pytest.approx(vae_gb, abs=0.01)
+    assert with_image["group offload"] == pytest.approx(denoise("group offload"))  # the VAE stays resident there
+
+
 def test_zerogpu_is_resident_and_little_ram_rules_out_streaming():
     zero = plan_memory(WAN, QWEN, DEFAULT, Budget(40, 64, zerogpu=True), "nf4")
     assert all(c.placement == "gpu" for name, c in zero.components.items() if name != "llm")
