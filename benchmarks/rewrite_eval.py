@@ -3,10 +3,10 @@
 `python -m benchmarks.rewrite_eval [--rewriter NAME] [--target VIDEO_PRESET] [--limit N] [--seed N]
 [--data PATH]` takes a seeded sample stratified across dimensions (N rows, default 100) plus every
 row with recorded attributes, rewrites each prompt, and prints one JSON line of metrics followed
-by a per-dimension table. `--validation` takes the held-out split instead (benchmarks.splits),
+by a per-dimension table. `--validation` takes the held-out split instead (prompts.training.splits),
 `--both-references` keeps the rows with both references, and `--prompts` rewrites the prompts
 people type (benchmarks/user_prompts.txt). Beside today's figures it reports the faults a reader
-sees (benchmarks.faults) and ref_f1 against GPT-4. The two references are scored with the same
+sees (prompts.faults) and ref_f1 against GPT-4. The two references are scored with the same
 code on the rows that have both, so every report shows us beside them on the same prompts.
 """
 
@@ -21,8 +21,8 @@ from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.faults import faults
-from benchmarks.splits import split
+from prompts.faults import faults
+from prompts.training.splits import split
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "vbench" / "dev.jsonl"
 USER_PROMPTS = Path(__file__).resolve().parent / "user_prompts.txt"
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sample and rewrite seed")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument(
-        "--validation", action="store_true", help="every row of the held-out validation split (benchmarks.splits)"
+        "--validation", action="store_true", help="every row of the held-out validation split (prompts.training.splits)"
     )
     parser.add_argument(
         "--both-references", action="store_true", help="only the rows with both a GPT-4 and a Qwen2.5-3B rewrite"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmarks.faults import (
+from prompts.faults import (
     camera_moves,
     faults,
     invented_people,

@@ -157,7 +157,7 @@ def test_drafts_runs_are_named_apart_so_resume_never_mixes_them(tmp_path, capsys
 
 
 def test_validation_split_is_stratified_fixed_by_the_prompt_and_never_shares_a_prompt():
-    from benchmarks.splits import split
+    from prompts.training.splits import split
 
     data = [{"prompt": f"prompt {d} {i}", "dimension": d} for d in ("a", "b") for i in range(40)]
     data.append({"prompt": "Prompt  a 1", "dimension": "b"})  # a prompt listed under two dimensions
@@ -191,7 +191,7 @@ def test_score_reports_the_faults_a_reader_sees():
 
 
 def test_validation_rows_with_both_references_report_ref_f1_and_faults_for_ours_and_qwen(tmp_path, capsys):
-    from benchmarks.splits import split
+    from prompts.training.splits import split
 
     data = tmp_path / "dev.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows()))

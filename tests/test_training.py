@@ -7,8 +7,8 @@ import signal
 import pytest
 import torch
 
-from training import lora
-from training.pairs import Pair, clean_target
+from prompts.training import lora
+from prompts.training.pairs import Pair, clean_target
 
 TARGET = (
     "A red fox runs through a snowy forest at dawn, soft golden light falling across the snow. "

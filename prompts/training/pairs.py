@@ -3,7 +3,7 @@ validation split.
 
 Each prompt gives at most one pair. Its target is the Qwen2.5-3B rewrite (made with Wan's own extender, the register
 Wan expects) when that survives cleaning, else GPT-4's. Cleaning uses the reader-visible fault detectors of
-`benchmarks.faults` on the TARGETS only (never on model outputs): a sentence with a person the prompt did not ask
+`prompts.faults` on the TARGETS only (never on model outputs): a sentence with a person the prompt did not ask
 for, a sound, smell or taste, or a camera move the prompt did not ask for is removed, and so is a sentence with
 he/she/his/her when the prompt has no person (the invented person's later sentences). Then the target is capped at
 the Wan preset's 150 words by dropping trailing sentences, and dropped when it has under 50 words or loses one of the
@@ -18,12 +18,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.faults import camera_moves, invented_people, senses, sentences
-from benchmarks.splits import prompt_hash, split
 from prompts.cleaning import word_count
+from prompts.faults import camera_moves, invented_people, senses, sentences
 from prompts.preservation import missing_words
+from prompts.training.splits import prompt_hash, split
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "vbench" / "dev.jsonl"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "eval" / "vbench" / "dev.jsonl"
 REFERENCES = ("reference_qwen2.5_3b_wan", "reference_gpt4")  # in order of preference
 WORD_RANGE = (50, 150)  # the Wan preset's accepted range (wan2.1-t2v-1.3b)
 _PRONOUN = re.compile(r"\b(?:he|she|his|her|hers|him|himself|herself)\b", re.IGNORECASE)
@@ -76,7 +76,7 @@ def clean_target(prompt: str, reference: str, counts: Counter) -> tuple[str | No
 def build_pairs(rows: list[dict]) -> tuple[list[Pair], list[Pair], dict]:
     """(train pairs, validation pairs, report of what was kept and dropped and why).
 
-    The validation split is benchmarks.splits' (never trained on); its pairs are cleaned the same way so the
+    The validation split is prompts.training.splits' (never trained on); its pairs are cleaned the same way so the
     validation loss measures the same task. A prompt listed under two dimensions gives one pair.
     """
     train_rows, validation_rows = split(rows)

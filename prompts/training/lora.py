@@ -1,12 +1,12 @@
 """LoRA fine-tuning of the embedded Gemma 3 270M rewriter on (short prompt -> cleaned reference rewrite) pairs.
 
-`python -m training.lora [--data PATH] [--run-dir DIR] [--adapter-out DIR] [--max-steps N] ...` trains a LoRA
+`python -m prompts.training.lora [--data PATH] [--run-dir DIR] [--adapter-out DIR] [--max-steps N] ...` trains a LoRA
 adapter (peft) on the packaged base model, on CPU, with logits and loss over the project's English vocabulary only
 (prompts.vocabulary): targets are mapped to subset indices, and a target token outside the subset is masked with
 -100 (counted in the log). The embedding (tied to the output layer) stays frozen. It checkpoints the adapter,
 optimizer, step and RNG states every --checkpoint-every steps into --run-dir and resumes from there when run again;
 SIGTERM or SIGINT saves a checkpoint and ends it cleanly. Loss and the validation loss (every --eval-every steps, on
-a fixed subset of benchmarks.splits' held-out split) go to --run-dir/log.jsonl; at the end (or on a stop) the
+a fixed subset of prompts.training.splits' held-out split) go to --run-dir/log.jsonl; at the end (or on a stop) the
 adapter and the log are copied to --adapter-out.
 """
 
@@ -314,10 +314,10 @@ def load_base(cache_dir: Path):
 
 def main(argv: list[str] | None = None) -> None:
     from pipeline.hub import cache_root
-    from training.pairs import DEFAULT_DATA, build_pairs, load_rows
+    from prompts.training.pairs import DEFAULT_DATA, build_pairs, load_rows
 
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="python -m training.lora", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m prompts.training.lora", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="VBench rows with reference rewrites")
     parser.add_argument("--run-dir", type=Path, default=Path("outputs/training/gemma-3-270m-wan-lora"))
     parser.add_argument("--adapter-out", type=Path, default=Path("prompts/adapters/gemma-3-270m-wan-lora"))
