@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 from gradio_client import Client
-from gradio_client.utils import Status
 
 from tests.conftest import free_port
 from tests.launched import launched_app
@@ -67,9 +66,10 @@ def test_a_client_stops_its_running_job_and_its_next_call_runs(private_app):
     client = Client(url + "/", verbose=False)
     job = client.submit("a slow ball", "A ball rolls slowly.", False, None, 9, 256, 256, 33, 100, api_name="/generate")
     deadline = time.monotonic() + 120
-    while job.status().code != Status.PROCESSING and time.monotonic() < deadline:
+    while time.monotonic() < deadline and not [
+        r for r in client.predict("slow ball", 10, api_name="/runs") if r["status"] == "running"
+    ]:  # its gallery row is written once the job runs, after it took its stop flag
         time.sleep(0.2)
-    time.sleep(1.0)  # into the denoising loop
     client.predict(api_name="/stop")
     job.result(timeout=120)
     [run] = [r for r in client.predict("slow ball", 10, api_name="/runs")]
