@@ -30,6 +30,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def tiny_gemma3(seed: int = 0):
+    """A Gemma 3 at toy size, with norms that matter (zero-initialised norms would hide a wrong scale)."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(seed)
+    config = Gemma3TextConfig(
+        vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"],
+    )  # fmt: skip
+    model = Gemma3ForCausalLM(config).eval()
+    for norm in (m for m in model.modules() if hasattr(m, "eps") and hasattr(m, "weight")):
+        torch.nn.init.normal_(norm.weight, std=0.5)
+    return model
+
+
 def pytest_collection_modifyitems(config, items):
     """`gpu` tests need CUDA: skipped (with the reason shown) where there is none."""
     import torch

@@ -4,24 +4,10 @@ import pytest
 import torch
 
 from prompts.embedded import adapter_hash, gemma_cache_path, load_gemma_270m
+from tests.conftest import tiny_gemma3
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 IDS = torch.tensor([[3, 17, 42, 8, 25, 60, 11]])
-
-
-def tiny_gemma3():
-    """A Gemma 3 at toy size, with norms that matter (the same seed each time: one base model)."""
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
-
-    torch.manual_seed(0)
-    config = Gemma3TextConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"],
-    )  # fmt: skip
-    model = Gemma3ForCausalLM(config).eval()
-    for norm in (m for m in model.modules() if hasattr(m, "eps") and hasattr(m, "weight")):
-        torch.nn.init.normal_(norm.weight, std=0.5)
-    return model
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import torch
 from prompts.decoding import HoldStops, TopKSampler
 from prompts.templates import load_template
 from prompts.vocabulary import SubsetHead, english_token_ids
+from tests.conftest import tiny_gemma3
 
 
 def test_top_k_sampler_leaves_one_finite_logit_among_the_top_k():
@@ -325,26 +326,12 @@ def test_int8_cache_fills_empty_weights_only_when_it_cannot_be_used(tmp_path):
     assert torch.equal(hit(x), reference(x))
 
 
-def _tiny_gemma3(seed: int):
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
-
-    torch.manual_seed(seed)
-    config = Gemma3TextConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"],
-    )  # fmt: skip
-    model = Gemma3ForCausalLM(config).eval()
-    for norm in (m for m in model.modules() if hasattr(m, "eps") and hasattr(m, "weight")):
-        torch.nn.init.normal_(norm.weight, std=0.5)  # zero-initialised norms would hide a wrong scale
-    return model
-
-
 @pytest.mark.parametrize("int8", [False, True])
 def test_fused_projections_give_the_unfused_models_logits(int8):
     from prompts.embedded import FusedMLP, FusedQKV, fuse_projections, fuse_rms_norms, quantize_int8_dynamic
 
     ids = torch.randint(0, 64, (1, 9))
-    reference, fused = _tiny_gemma3(0), _tiny_gemma3(0)
+    reference, fused = tiny_gemma3(0), tiny_gemma3(0)
     fuse_projections(fused)
     fuse_rms_norms(fused)
     assert sum(isinstance(m, FusedMLP) for m in fused.modules()) == 2
@@ -376,7 +363,7 @@ def test_fused_projections_fill_their_rows_only_when_asked():
     from prompts.embedded import fuse_projections
 
     ids = torch.randint(0, 64, (1, 5))
-    reference, fused = _tiny_gemma3(1), _tiny_gemma3(1)
+    reference, fused = tiny_gemma3(1), tiny_gemma3(1)
     fills = fuse_projections(fused, rows=False)
     assert {p.device.type for n, p in fused.named_parameters() if "gate_up" in n or ".linear." in n} == {"meta"}
     for fill in fills:
