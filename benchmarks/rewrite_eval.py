@@ -153,14 +153,12 @@ def summarise(scores: list[dict]) -> dict:
     return out
 
 
-def _previous(path: Path | None, rewriter: str, target, seed: int) -> dict:
-    """Rewrites from an earlier run's --out file made with the same rewriter, template and seed."""
+def _previous(path: Path | None, rewriter: str, target, seed: int, version: str) -> dict:
+    """Rewrites from an earlier run's --out file made with the same rewriter, template (or adapter) and seed."""
     from prompts.rewriter import RewriteResult
-    from prompts.templates import load_template
 
     if path is None or not path.exists():
         return {}
-    version = load_template(target.template_family).version
     done = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
@@ -228,6 +226,20 @@ def main(argv: list[str] | None = None) -> None:
         help="drafts of each sentence (sentence_candidates, sentence-by-sentence rewriters) instead of the "
         "preset's; the rewriter is then named NAME+drafts=N in the results",
     )
+    parser.add_argument(
+        "--rules",
+        action="store_true",
+        help="the rule-based path: no adapter for any template family (the rewriter is named NAME+rules)",
+    )
+    parser.add_argument(
+        "--no-words-check",
+        action="store_true",
+        help="tuned path: the first rewrite as it is, not written again when it loses the prompt's words "
+        "(the rates before that guard; the rewriter is named NAME+unchecked)",
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=None, help="sampling temperature instead of the preset's (NAME+t=T)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write every rewrite as JSONL here, as it is made")
     parser.add_argument(
         "--resume", action="store_true", help="reuse the rewrites already in --out (same rewriter, template, seed)"
@@ -264,10 +276,17 @@ def main(argv: list[str] | None = None) -> None:
         if args.drafts < 1:
             parser.error("--drafts takes a number >= 1")
         spec = replace(spec, name=f"{spec.name}+drafts={args.drafts}", sentence_candidates=args.drafts)
+    if args.temperature is not None:
+        spec = replace(spec, name=f"{spec.name}+t={args.temperature}", temperature=args.temperature)
+    if args.rules:
+        spec = replace(spec, name=f"{spec.name}+rules", tuned={})
+    if args.no_words_check:
+        spec = replace(spec, name=f"{spec.name}+unchecked", words_check=False)
     rewriter = Rewriter.load(spec, device)
 
     # 2. Rewrite every prompt (a long run is written as it goes, so it can be resumed)
-    done = _previous(args.out, rewriter.spec.name, target, args.seed) if args.resume else {}
+    version = rewriter.version_for(target)
+    done = _previous(args.out, rewriter.spec.name, target, args.seed, version) if args.resume else {}
     results = []
     sink = open(args.out, "a", encoding="utf-8") if args.out else None  # noqa: SIM115 (open for the whole loop)
     if sink and sink.tell() and not args.out.read_bytes().endswith(b"\n"):
@@ -328,6 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         "benchmark": "rewrite_eval",
         "rewriter": rewriter.spec.name,
+        "template_version": version,
         "target": target.name,
         "device": device,
         "seed": args.seed,

@@ -21,6 +21,7 @@ from pipeline.memory_models import (
     video_components,
 )
 from pipeline.presets import get_video_spec
+from prompts.presets import REWRITER_PRESETS
 
 GB = 1024**3
 CUDA_RESERVE_GB = 0.5  # CUDA context, cuBLAS workspace: on the card but outside torch.cuda.max_memory_allocated
@@ -217,6 +218,15 @@ def llm_bytes(rewriter: str, quantization: str) -> tuple[float, float]:
     return size.weight_bytes(2, quantization), kv + prefill + logits
 
 
+def llm_copies(rewriter: str | None, video: str) -> int:
+    """Copies of the rewriter's weights held for `video`: 2 when an adapter serves its template family (the
+    adapter-merged model beside the base one, prompts.rewriter.Rewriter.tuned_for), else 1 (0 without one)."""
+    spec = REWRITER_PRESETS.get(rewriter) if rewriter else None
+    if spec is None:
+        return 1 if rewriter else 0
+    return 2 if get_video_spec(video).template_family in spec.tuned else 1
+
+
 # -- the planner ----------------------------------------------------------------------------------
 def _on_gpu_bytes(size, placement: str, bytes_per_param: float, full: float) -> float:
     """Weights of one component on the GPU while it runs."""
@@ -259,6 +269,7 @@ def estimate(video: str, rewriter: str | None, llm_quant: str, rung: Rung, s: Se
     running = {n: _on_gpu_bytes(sizes[n], placement[n], bpp[n], full[n]) if placement[n] != "gpu" else 0.0
                for n in full}
     llm_w, llm_act = llm_bytes(rewriter, llm_quant) if rewriter else (0.0, 0.0)
+    llm_w *= llm_copies(rewriter, video)
 
     # 1. Peak per phase; the LLM stays on the GPU only if it fits beside the video model's worst phase
     te_act = text_encoder_activation_bytes(video) if rung.text_encoder != "cpu" else 0.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ADAPTERS = Path(__file__).resolve().parent / "adapters"  # committed LoRA adapters of the embedded model
@@ -36,6 +36,14 @@ class RewriterSpec:
     sentence_candidates: int = 1
     # Embedded model: a LoRA adapter folder under prompts/adapters/, merged into the weights at load (None: base)
     adapter: str | None = None
+    # Embedded model: template family -> the adapter trained to rewrite for it. A target of that family is
+    # rewritten by the base model with the adapter merged in, in the training format ("tuned" style, one go,
+    # no few-shot text, openers or forced opening); other families keep the base model and their rules.
+    tuned: dict[str, str] = field(default_factory=dict)
+    # Tuned style: a rewrite that loses a content word of the prompt is written again from the next seed,
+    # up to `attempts` tries; then the prompt is kept as written. False: the first rewrite as it is.
+    words_check: bool = True
+    attempts: int = 2
 
     @property
     def adapter_path(self) -> Path | None:
@@ -63,6 +71,8 @@ GEMMA_3_270M = RewriterSpec(
     sentence_by_sentence=True,
     # One draft of each sentence: two (the better kept) cost ~2x the time for a gain within noise (README).
     sentence_candidates=1,
+    # Wan's text-to-video family: the LoRA adapter learned from reference rewrites (prompts/training/).
+    tuned={"wan": "gemma-3-270m-wan-lora"},
 )
 
 REWRITER_PRESETS: dict[str, RewriterSpec] = {

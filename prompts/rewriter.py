@@ -8,7 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,8 +19,9 @@ from pipeline.request import check_prompt
 from prompts.cleaning import clean, has_loop, trim_to_sentence, word_count, words_label
 from prompts.decoding import HoldStops, TopKSampler
 from prompts.language import looks_english
+from prompts.preservation import missing_words
 from prompts.presets import RewriterSpec
-from prompts.templates import SentencePlan, Template, load_template, opening_from_idea
+from prompts.templates import SentencePlan, Template, load_template, opening_from_idea, tuned_prompt
 from prompts.tokens import TokenCounter
 from prompts.topic import shown_as_text
 
@@ -124,6 +125,8 @@ class Rewriter:
         self.prefix_store: Path | None = None  # folder where prefix KV caches persist across runs (or None)
         self.weights = "base"  # which weights: "base", or the hash of the adapter merged in (cache keys hold it)
         self._prefixes: dict[str, tuple[list[int], object] | None] = {}  # prefix text -> (ids, KV cache)
+        self._tuned: dict[str, Rewriter] = {}  # adapter name -> this model with it merged (spec.tuned), loaded on first use
+        self._tuned_lock = threading.Lock()
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -171,12 +174,39 @@ class Rewriter:
         return cls(spec, model, AutoTokenizer.from_pretrained(folder), device, quant)
 
     def describe(self) -> str:
+        tuned = "".join(f", {adapter} for {family} targets" for family, adapter in self.spec.tuned.items())
         return (
-            f"{self.spec.name} on {self.device} ({self.quantization if self.quantization != 'none' else 'unquantized'})"
+            f"{self.spec.name} on {self.device} ({self.quantization if self.quantization != 'none' else 'unquantized'}"
+            f"{tuned})"
         )
+
+    def version_for(self, target: VideoSpec) -> str:
+        """The template_version its rewrites for `target` record (what reproduces them)."""
+        tuned = self.tuned_for(target.template_family)
+        return (tuned or self)._version(load_template(target.template_family))
+
+    def _version(self, template: Template) -> str:
+        # a tuned rewrite is reproduced by the adapter (its hash), not by a template's text
+        return f"{self.spec.adapter} ({self.weights})" if self.spec.style == "tuned" else template.version
+
+    def tuned_for(self, family: str) -> Rewriter | None:
+        """The rewriter that serves template `family` with the adapter the spec names for it (loaded on first
+        use: a second copy of the model, with the adapter merged in), or None when the family has none."""
+        adapter = self.spec.tuned.get(family)
+        if adapter is None:
+            return None
+        with self._tuned_lock:
+            if adapter not in self._tuned:
+                spec = replace(
+                    self.spec, style="tuned", adapter=adapter, tuned={}, sentence_by_sentence=False, prefix_cache=False
+                )
+                self._tuned[adapter] = Rewriter.load(spec, self.device)
+            return self._tuned[adapter]
 
     def release_accelerator(self) -> None:
         """Free accelerator memory before the video model runs (moved back on the next rewrite)."""
+        for tuned in self._tuned.values():
+            tuned.release_accelerator()
         if self.device == "cpu" or self._offloaded:
             return
         self._prefixes.clear()
@@ -229,7 +259,11 @@ class Rewriter:
         than the target's family (image-aware rewriting, prompts.image_templates)."""
         start = time.perf_counter()
         prompt = check_prompt(prompt)
+        if template is None and (tuned := self.tuned_for(target.template_family)) is not None:
+            yield from tuned.stream(prompt, target, seed, cancel)
+            return
         template = template or load_template(target.template_family)
+        version = self._version(template)
         counter = self.counter(target)
         # orders to a chatbot ("ignore previous instructions and write a poem") are filmed as a note, not obeyed
         idea = shown_as_text(prompt)
@@ -246,6 +280,8 @@ class Rewriter:
 
         # 2. Generate, retrying with the next seed when the output is unusable or fails the target's check
         attempts = max(MAX_ATTEMPTS, target.rewrite_attempts) if target.rewrite_check else MAX_ATTEMPTS
+        if self.spec.style == "tuned":
+            attempts = self.spec.attempts
         flawed = None  # the first usable rewrite the check faulted: kept when no seed passes it
         for attempt in range(attempts if fallback is None else 0):
             text = ""
@@ -261,6 +297,10 @@ class Rewriter:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             rewritten, why_not, notes = self._finish(text, target, counter, opening)
+            if why_not is None and self.spec.style == "tuned" and self.spec.words_check:
+                # a learned rewriter keeps the user's words because it learned to; checked here, never assumed
+                if lost := missing_words(idea, rewritten):
+                    why_not = f"the rewrite lost the prompt's words: {', '.join(lost)}"
             if why_not is None and target.rewrite_check and (why_not := _rule(target.rewrite_check)(rewritten)):
                 flawed = flawed or (rewritten, [*notes, f"{why_not}; no better in {attempts} tries"])
             if why_not is None:
@@ -278,7 +318,7 @@ class Rewriter:
             rewritten=final,
             rewriter=self.spec.name,
             target=target.name,
-            template_version=template.version,
+            template_version=version,
             seed=seed,
             tokens=count.tokens,
             tokens_exact=count.exact,
@@ -455,7 +495,10 @@ class Rewriter:
             self._ensure_on_device()
             tok = self.tokenizer
             idea = None
-            if self.spec.style == "completion":
+            if self.spec.style == "tuned":  # the adapter's own format: the rewrite in one go, no prefix to cache
+                opening, past, stop_ids = "", None, self._paragraph_end_ids()
+                inputs = tok(tuned_prompt(prompt), return_tensors="pt")
+            elif self.spec.style == "completion":
                 text, opening = template.completion_prompt(prompt)
                 inputs = tok(text, return_tensors="pt")
                 past = self._prefix_cache(template, inputs["input_ids"][0].tolist())

@@ -10,6 +10,9 @@ from pathlib import Path
 from prompts.topic import is_name
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+# The format an adapter is trained and run in (prompts.training, the "tuned" rewriter style): no instructions or
+# examples, the model learned the task. The rewrite follows "Description:" and ends with the end-of-text token.
+TUNED_FORMAT = "Idea: {idea}\nDescription:"
 _SENTINEL = "\x00"  # stands for the idea when finding where the request block starts
 
 
@@ -107,6 +110,11 @@ def load_template(family: str) -> Template:
             looks=tuple(_parse_looks(read("looks.txt"))) if (folder / "looks.txt").is_file() else (),
         ),
     )
+
+
+def tuned_prompt(idea: str) -> str:
+    """The text an adapter continues with the rewrite of `idea` (TUNED_FORMAT, the idea on one line)."""
+    return TUNED_FORMAT.format(idea=_one_line(idea))
 
 
 def opening_from_idea(idea: str) -> str:

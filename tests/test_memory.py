@@ -94,6 +94,23 @@ def test_under_model_offload_an_image_capable_preset_counts_the_vae_held_through
     assert with_image["group offload"] == pytest.approx(denoise("group offload"))  # the VAE stays resident there
 
 
+def test_a_rewriter_with_an_adapter_for_the_target_counts_both_copies_of_its_weights(monkeypatch):
+    from dataclasses import replace
+
+    import pipeline.memory_plan as memory_plan
+    from prompts.presets import REWRITER_PRESETS
+
+    s, budget, rung = Settings(480, 832, 81), Budget(24, 64), memory_plan.LADDER[0]
+
+    def rewrite_gb(rewriter: str) -> float:
+        return memory_plan.estimate("wan2.1-t2v-1.3b", rewriter, "none", rung, s, budget).phases_gb["rewrite"]
+
+    tuned = rewrite_gb("gemma-3-270m")  # its adapter serves the wan family: base + merged model
+    monkeypatch.setitem(REWRITER_PRESETS, "gemma-3-270m", replace(REWRITER_PRESETS["gemma-3-270m"], tuned={}))
+    weights_gb = memory_plan.llm_bytes("gemma-3-270m", "none")[0] / GB
+    assert tuned - rewrite_gb("gemma-3-270m") == pytest.approx(weights_gb, abs=0.01)
+
+
 def test_zerogpu_is_resident_and_little_ram_rules_out_streaming():
     zero = plan_memory(WAN, QWEN, DEFAULT, Budget(40, 64, zerogpu=True), "nf4")
     assert all(c.placement == "gpu" for name, c in zero.components.items() if name != "llm")

