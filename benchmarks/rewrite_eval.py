@@ -238,6 +238,10 @@ def main(argv: list[str] | None = None) -> None:
         "(the rates before that guard; the rewriter is named NAME+unchecked)",
     )
     parser.add_argument(
+        "--keep-bias", type=float, default=None, help="tuned path: KeepWords' bias instead of the preset's (NAME+keep=B)"
+    )
+    parser.add_argument("--keep-ramp", type=int, default=None, help="with --keep-bias: tokens over which it rises")
+    parser.add_argument(
         "--temperature", type=float, default=None, help="sampling temperature instead of the preset's (NAME+t=T)"
     )
     parser.add_argument("--out", type=Path, default=None, help="also write every rewrite as JSONL here, as it is made")
@@ -276,6 +280,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.drafts < 1:
             parser.error("--drafts takes a number >= 1")
         spec = replace(spec, name=f"{spec.name}+drafts={args.drafts}", sentence_candidates=args.drafts)
+    if args.keep_bias is not None:
+        ramp = f"/{args.keep_ramp}" if args.keep_ramp else ""
+        spec = replace(spec, name=f"{spec.name}+keep={args.keep_bias}{ramp}", keep_bias=args.keep_bias,
+                       keep_ramp=args.keep_ramp or 0)  # fmt: skip
     if args.temperature is not None:
         spec = replace(spec, name=f"{spec.name}+t={args.temperature}", temperature=args.temperature)
     if args.rules:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from prompts.preservation import content_words, stem_words, stems
+
 
 class TopKSampler:
     """Sample from the top-k logits at a temperature; every other logit becomes -inf.
@@ -47,4 +49,42 @@ class HoldStops:
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if input_ids.shape[-1] < self.until and len(self.stop_ids):
             scores[:, self.stop_ids.to(scores.device)] = float("-inf")
+        return scores
+
+
+class KeepWords:
+    """Add `bias` to the logits of the tokens that start, or continue, a content word of the user's prompt that
+    the text has not used yet (rising to it over the first `ramp` new tokens when given); a word's bonus ends once
+    its stem is in the text (prompts.preservation).
+
+    A small rewriter drifts off the user's words into its own scene ("a group of campers with a cute dog" came
+    back as children on a meadow). The bonus makes those words likelier wherever the model is about to write
+    them, without forcing where they go or copying the prompt; the words check after generation still decides.
+    """
+
+    def __init__(self, tokenizer, prompt: str, prompt_length: int, bias: float, ramp: int = 0):
+        words = content_words(prompt)
+        self.tokenizer, self.prompt_length, self.bias, self.ramp = tokenizer, prompt_length, bias, ramp
+        self.words = [
+            (stem, [tokenizer(form, add_special_tokens=False)["input_ids"] for form in (f" {w}", f" {w.capitalize()}")])
+            for w, stem in zip(words, stem_words(words), strict=True)
+        ]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for row in range(input_ids.shape[0]):
+            new = input_ids[row, self.prompt_length :].tolist()
+            have = set(stems(self.tokenizer.decode(new, skip_special_tokens=True))) if new else set()
+            boost = set()
+            for stem, forms in self.words:
+                if stem in have:
+                    continue
+                for ids in forms:
+                    # the longest start of the word that the text ends with picks the next piece (none: its first)
+                    done = next((k for k in range(len(ids) - 1, 0, -1) if new[-k:] == ids[:k]), 0)
+                    boost.add(ids[done])
+            if boost:
+                # with a ramp, the bonus grows to `bias` over its first `ramp` tokens: the model opens in its own
+                # words, and a word still missing later is pressed harder
+                bonus = self.bias * min(1.0, (len(new) + 1) / self.ramp) if self.ramp else self.bias
+                scores[row, torch.tensor(sorted(boost), device=scores.device)] += bonus
         return scores

@@ -17,7 +17,7 @@ from pipeline.hub import cache_root, ensure_downloaded
 from pipeline.presets import VideoSpec
 from pipeline.request import check_prompt
 from prompts.cleaning import clean, has_loop, trim_to_sentence, word_count, words_label
-from prompts.decoding import HoldStops, TopKSampler
+from prompts.decoding import HoldStops, KeepWords, TopKSampler
 from prompts.language import looks_english
 from prompts.preservation import missing_words
 from prompts.presets import RewriterSpec
@@ -127,6 +127,7 @@ class Rewriter:
         self._prefixes: dict[str, tuple[list[int], object] | None] = {}  # prefix text -> (ids, KV cache)
         self._tuned: dict[str, Rewriter] = {}  # adapter name -> this model with it merged (spec.tuned), loaded on first use
         self._tuned_lock = threading.Lock()
+        self._keep: str | None = None  # tuned style: the prompt whose words KeepWords favours in this generation
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -274,7 +275,7 @@ class Rewriter:
         # 1. Prompts that are already detailed scene descriptions are kept as written
         if word_count(prompt) >= target.word_target[0]:
             fallback = f"prompt already detailed ({words_label(prompt)}); kept as written"
-        elif self.spec.style == "completion" and not looks_english(prompt):
+        elif self.spec.style in ("completion", "tuned") and not looks_english(prompt):
             # A base model would continue in English after the user's words: mixed languages.
             fallback = "the prompt is not in English and this rewriter writes English only; kept as written"
 
@@ -406,6 +407,7 @@ class Rewriter:
     def _sampling(self, stops: list[int], prompt_length: int) -> dict:
         """generate() arguments for seeded top-k sampling that holds the stop tokens for min_new_tokens."""
         spec = self.spec
+        keep = [KeepWords(self.tokenizer, self._keep, prompt_length, spec.keep_bias, spec.keep_ramp)] if self._keep else []
         if not spec.fast_sampling:
             return dict(
                 do_sample=True,
@@ -413,11 +415,13 @@ class Rewriter:
                 top_k=spec.top_k,
                 top_p=1.0,
                 min_new_tokens=spec.min_new_tokens,
+                logits_processor=keep,
             )
         return dict(
             do_sample=False,  # TopKSampler samples; greedy selection then takes its one finite logit
             logits_processor=[
                 HoldStops(stops, prompt_length, spec.min_new_tokens),
+                *keep,
                 # with an English output layer, the top-k search covers only the tokens it can score
                 TopKSampler(spec.top_k, spec.temperature, getattr(self.model.get_output_embeddings(), "ids", None)),
             ],
@@ -495,9 +499,11 @@ class Rewriter:
             self._ensure_on_device()
             tok = self.tokenizer
             idea = None
+            self._keep = None  # set per generation, under the lock
             if self.spec.style == "tuned":  # the adapter's own format: the rewrite in one go, no prefix to cache
                 opening, past, stop_ids = "", None, self._paragraph_end_ids()
                 inputs = tok(tuned_prompt(prompt), return_tensors="pt")
+                self._keep = prompt if self.spec.keep_bias else None
             elif self.spec.style == "completion":
                 text, opening = template.completion_prompt(prompt)
                 inputs = tok(text, return_tensors="pt")

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from prompts.decoding import HoldStops, TopKSampler
+from prompts.decoding import HoldStops, KeepWords, TopKSampler
 from prompts.templates import load_template
 from prompts.vocabulary import SubsetHead, english_token_ids
 from tests.conftest import tiny_gemma3
@@ -55,6 +55,32 @@ def test_hold_stops_forbids_stops_only_until_min_new_tokens():
     assert early[0, 2] == float("-inf") and early[0, 5] == float("-inf") and early[0, 0] == 0
     late = hold(torch.zeros(1, 13, dtype=torch.long), torch.zeros(1, 8))
     assert torch.equal(late, torch.zeros(1, 8))
+
+
+def test_keep_words_favours_the_prompts_unused_words_piece_by_piece(tmp_path):
+    from pipeline.tiny import build_tokenizer
+
+    tok = build_tokenizer(tmp_path / "tok")
+    prompt_ids = [5, 6, 7]
+    keep = KeepWords(tok, "a marmalade lighthouse", len(prompt_ids), bias=2.0)
+    word = tok(" marmalade", add_special_tokens=False)["input_ids"]
+    assert len(word) > 1  # a word of several pieces, so the continuation is tested too
+
+    def boosted(new: list[int]) -> set[int]:
+        scores = torch.zeros(1, len(tok))
+        out = keep(torch.tensor([prompt_ids + new]), scores.clone())
+        return set(torch.nonzero(out[0] == 2.0).flatten().tolist())
+
+    first = boosted([])
+    assert word[0] in first and tok(" lighthouse", add_special_tokens=False)["input_ids"][0] in first
+    assert tok(" a", add_special_tokens=False)["input_ids"][0] not in first  # a stopword is not the user's idea
+    assert word[1] in boosted(word[:1])  # after its first piece, the word's next piece
+    used = tok(" the marmalade", add_special_tokens=False)["input_ids"]
+    assert word[0] not in boosted(used)  # once written, its bonus ends
+    assert tok(" lighthouse", add_special_tokens=False)["input_ids"][0] in boosted(used)  # the other word keeps it
+    ramped = KeepWords(tok, "a marmalade lighthouse", len(prompt_ids), bias=2.0, ramp=4)
+    bonus = [ramped(torch.tensor([prompt_ids + [9] * n]), torch.zeros(1, len(tok)))[0, word[0]].item() for n in range(6)]
+    assert bonus == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.0, 2.0])  # rises over `ramp` tokens, then holds
 
 
 def test_subset_head_scores_exactly_the_subset_and_nothing_else():
