@@ -242,6 +242,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--keep-ramp", type=int, default=None, help="with --keep-bias: tokens over which it rises")
     parser.add_argument(
+        "--keep-step", type=float, default=None, help="tuned path: bias added per retry instead of the preset's"
+    )
+    parser.add_argument(
         "--temperature", type=float, default=None, help="sampling temperature instead of the preset's (NAME+t=T)"
     )
     parser.add_argument("--out", type=Path, default=None, help="also write every rewrite as JSONL here, as it is made")
@@ -284,6 +287,8 @@ def main(argv: list[str] | None = None) -> None:
         ramp = f"/{args.keep_ramp}" if args.keep_ramp else ""
         spec = replace(spec, name=f"{spec.name}+keep={args.keep_bias}{ramp}", keep_bias=args.keep_bias,
                        keep_ramp=args.keep_ramp or 0)  # fmt: skip
+    if args.keep_step is not None:
+        spec = replace(spec, name=f"{spec.name}+step={args.keep_step}", keep_bias_step=args.keep_step)
     if args.temperature is not None:
         spec = replace(spec, name=f"{spec.name}+t={args.temperature}", temperature=args.temperature)
     if args.rules:

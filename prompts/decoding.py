@@ -70,6 +70,10 @@ class KeepWords:
             for w, stem in zip(words, stem_words(words), strict=True)
         ]
 
+    def token_ids(self) -> list[int]:
+        """Every token of the words it favours (an output layer must be able to score them: SubsetHead.allow)."""
+        return sorted({i for _, forms in self.words for ids in forms for i in ids})
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         for row in range(input_ids.shape[0]):
             new = input_ids[row, self.prompt_length :].tolist()

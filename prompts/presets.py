@@ -48,6 +48,7 @@ class RewriterSpec:
     # (prompts.decoding.KeepWords); 0 turns it off.
     keep_bias: float = 0.0
     keep_ramp: int = 0  # new tokens over which that bias rises from 0 (0: the full bias from the first token)
+    keep_bias_step: float = 0.0  # added to that bias on each retry after a rewrite that lost words
 
     @property
     def adapter_path(self) -> Path | None:

@@ -21,7 +21,7 @@ from prompts.decoding import HoldStops, KeepWords, TopKSampler
 from prompts.language import looks_english
 from prompts.preservation import missing_words
 from prompts.presets import RewriterSpec
-from prompts.templates import SentencePlan, Template, load_template, opening_from_idea, tuned_prompt
+from prompts.templates import Template, load_template, opening_from_idea, tuned_prompt
 from prompts.tokens import TokenCounter
 from prompts.topic import shown_as_text
 
@@ -127,7 +127,8 @@ class Rewriter:
         self._prefixes: dict[str, tuple[list[int], object] | None] = {}  # prefix text -> (ids, KV cache)
         self._tuned: dict[str, Rewriter] = {}  # adapter name -> this model with it merged (spec.tuned), loaded on first use
         self._tuned_lock = threading.Lock()
-        self._keep: str | None = None  # tuned style: the prompt whose words KeepWords favours in this generation
+        self._keep: tuple[str, float] | None = None  # tuned style: (the prompt whose words KeepWords favours, its bias)
+        self._prompt_ids: list[int] = []  # and its tokens, which the output layer may then write
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -287,7 +288,8 @@ class Rewriter:
         for attempt in range(attempts if fallback is None else 0):
             text = ""
             try:
-                for text, new_tokens in self._generate(template, idea, seed + attempt, cancel, target.word_target[1]):  # noqa: B007 (read after the loop)
+                chunks = self._generate(template, idea, seed + attempt, cancel, target.word_target[1], attempt)
+                for text, new_tokens in chunks:  # noqa: B007 (read after the loop)
                     yield Partial(text, new_tokens, self.spec.max_new_tokens)
             except Cancelled:
                 raise
@@ -407,7 +409,15 @@ class Rewriter:
     def _sampling(self, stops: list[int], prompt_length: int) -> dict:
         """generate() arguments for seeded top-k sampling that holds the stop tokens for min_new_tokens."""
         spec = self.spec
-        keep = [KeepWords(self.tokenizer, self._keep, prompt_length, spec.keep_bias, spec.keep_ramp)] if self._keep else []
+        keep, allowed = [], []
+        if self._keep is not None:  # the tuned path: the user's words
+            words = KeepWords(self.tokenizer, self._keep[0], prompt_length, self._keep[1], spec.keep_ramp)
+            keep = [words] if self._keep[1] else []
+            allowed = words.token_ids() + self._prompt_ids
+        head = self.model.get_output_embeddings()
+        if hasattr(head, "allow"):  # an English-only output layer (prompts.vocabulary.SubsetHead)
+            # every token of the user's words can be written, in the subset or not
+            head.allow(allowed, self.model.get_input_embeddings().weight)
         if not spec.fast_sampling:
             return dict(
                 do_sample=True,
@@ -423,7 +433,7 @@ class Rewriter:
                 HoldStops(stops, prompt_length, spec.min_new_tokens),
                 *keep,
                 # with an English output layer, the top-k search covers only the tokens it can score
-                TopKSampler(spec.top_k, spec.temperature, getattr(self.model.get_output_embeddings(), "ids", None)),
+                TopKSampler(spec.top_k, spec.temperature, head.candidates() if hasattr(head, "candidates") else None),
             ],
         )
 
@@ -483,7 +493,9 @@ class Rewriter:
             ]
         )
 
-    def _generate(self, template: Template, prompt: str, seed: int, cancel: threading.Event | None, max_words: int = 0):
+    def _generate(
+        self, template: Template, prompt: str, seed: int, cancel: threading.Event | None, max_words: int = 0, attempt: int = 0
+    ):
         """Yield (cleaned text so far, tokens generated) while the model writes.
 
         With `max_words`, writing stops at the first sentence end past that many words (counting the
@@ -499,11 +511,13 @@ class Rewriter:
             self._ensure_on_device()
             tok = self.tokenizer
             idea = None
-            self._keep = None  # set per generation, under the lock
+            self._keep, self._prompt_ids = None, []  # set per generation, under the lock
             if self.spec.style == "tuned":  # the adapter's own format: the rewrite in one go, no prefix to cache
                 opening, past, stop_ids = "", None, self._paragraph_end_ids()
                 inputs = tok(tuned_prompt(prompt), return_tensors="pt")
-                self._keep = prompt if self.spec.keep_bias else None
+                # each retry presses harder on the words the last try lost (RewriterSpec.keep_bias_step)
+                self._keep = (prompt, self.spec.keep_bias + attempt * self.spec.keep_bias_step)
+                self._prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
             elif self.spec.style == "completion":
                 text, opening = template.completion_prompt(prompt)
                 inputs = tok(text, return_tensors="pt")
@@ -533,7 +547,7 @@ class Rewriter:
                         torch.set_num_threads(self.spec.cpu_threads)
                     torch.manual_seed(seed)
                     with torch.inference_mode():
-                        self._write(ids, past, stops, watch, idea, events.put, opening, extra, template.plan)
+                        self._write(ids, past, stops, watch, idea, events.put, opening, extra)
                 except BaseException as err:  # re-raised in the caller's thread below
                     events.put(err)
                 finally:
@@ -561,7 +575,6 @@ class Rewriter:
         emit,
         opening: str = "",
         extra=None,
-        plan: SentencePlan = SentencePlan(),
     ) -> None:
         """Generate after `ids`, calling `emit` with the new text as it grows.
 
@@ -611,49 +624,36 @@ class Rewriter:
             return
         kept: list[int] = []
         try:
-            self._sentences(ids, past, idea, call, watch, kept, stops, emit, opening, plan)
+            self._sentences(ids, past, idea, call, watch, kept, stops, emit, opening)
         finally:  # the last sentence shown may have been refused
             emit(tok.decode(kept, skip_special_tokens=True))
 
-    def _sentences(
-        self, ids, past, idea: str, call, watch: _Watch, kept: list[int], stops, emit, opening: str, plan: SentencePlan
-    ):
-        """The sentence loop of `_write`; `kept` (the accepted new tokens) grows in place. `plan`: how the
-        template starts each sentence; a closing sentence ends the description."""
+    def _sentences(self, ids, past, idea: str, call, watch: _Watch, kept: list[int], stops, emit, opening: str):
+        """The sentence loop of `_write`; `kept` (the accepted new tokens) grows in place."""
         import copy
 
         import torch
         from transformers import DynamicCache
 
-        from prompts.meaning import camera_move
-        from prompts.topic import fault, style_of, subject_of
+        from prompts.topic import fault
 
         spec, tok = self.spec, self.tokenizer
         max_words, watch.max_words = watch.max_words, 0  # counted here, over accepted sentences only
         ends = _SentenceEnd(tok, stops)
         past = past if past is not None else DynamicCache(config=self.model.config)
         draws = 0  # tries of the current sentence
-        count = 0  # sentences kept
-        subject, style, move = subject_of(idea), style_of(idea, plan.looks), camera_move(idea)
-        look = plan.look_of(style)
         while len(kept) < spec.max_new_tokens:
             if past.get_seq_length() < ids.shape[-1] - 1:  # the prompt after the cached prefix, once
                 self.model(input_ids=ids[:, past.get_seq_length() : -1], past_key_values=past, use_cache=True)
             limit = min(MAX_SENTENCE_TOKENS, spec.max_new_tokens - len(kept))
-            # the template's opener of this sentence, fed as if the model had written it
             written = opening + tok.decode(kept, skip_special_tokens=True)
-            lead, last = plan.opener(count, word_count(written), subject, style, move)
-            lead_ids = tok(lead, add_special_tokens=False)["input_ids"] if lead else []
-            # an opener that says how the style looks is a whole clause: the sentence may end after it
-            complete = bool(look) and look in lead
-            run_ids = torch.cat([ids, torch.tensor([lead_ids], device=ids.device)], dim=1) if lead_ids else ids
             drafts: list[tuple[list[int], str, DynamicCache]] = []  # fault-free (tokens, text, cache)
             while len(drafts) < max(1, spec.sentence_candidates) and draws < MAX_SENTENCE_DRAWS:
                 trial = copy.deepcopy(past)  # `past` stays as it is in case this draft is refused
-                out = call(run_ids, trial, [watch, ends], limit, kept + lead_ids)
+                out = call(ids, trial, [watch, ends], limit, kept)
                 if watch.stopped:  # cancelled
                     return
-                new = lead_ids + out[0, run_ids.shape[-1] :].tolist()
+                new = out[0, ids.shape[-1] :].tolist()
                 sentence = tok.decode(new, skip_special_tokens=True)
                 if not sentence.strip():  # the paragraph ends here, unless a draft of this sentence passed
                     if not drafts:
@@ -661,13 +661,6 @@ class Rewriter:
                     draws += 1
                     continue
                 why = fault(sentence, written, idea)
-                if (
-                    why is None
-                    and lead_ids
-                    and not complete
-                    and len(tok.decode(new[len(lead_ids) :], skip_special_tokens=True).split()) < 2
-                ):
-                    why = "the opener alone"
                 if why is None and not ends.closes(new[-1]):
                     why = "a run-on sentence"
                 log.debug("sentence %r: %s", sentence, why or "kept")
@@ -683,13 +676,8 @@ class Rewriter:
                 drafts = [drafts[max(range(len(drafts)), key=scores.__getitem__)]]
             new, _, trial = drafts[0]
             kept += new
-            count += 1
             emit(tok.decode(kept, skip_special_tokens=True))
-            if (
-                last
-                or new[-1] in stops
-                or (max_words and word_count(tok.decode(kept, skip_special_tokens=True)) >= max_words)
-            ):
+            if new[-1] in stops or (max_words and word_count(tok.decode(kept, skip_special_tokens=True)) >= max_words):
                 return
             # the trial cache holds the sentence but its last token, as generate leaves it
             ids, past, draws = torch.cat([ids, torch.tensor([new], device=ids.device)], dim=1), trial, 0

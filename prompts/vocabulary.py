@@ -132,12 +132,33 @@ class SubsetHead(torch.nn.Module):
             quantize_int8_dynamic(linear, {torch.nn.Linear})
             linear = linear[0]
         self.linear = linear
+        self.extra: tuple[torch.Tensor, torch.Tensor] | None = None  # (ids outside the subset, their rows): allow()
+
+    def allow(self, ids: list[int], weight: torch.Tensor) -> None:
+        """Score `ids` too, with their rows of `weight` (the full output layer, or the embedding it is tied to),
+        until the next call; `[]` goes back to the subset alone. A user's rare word or name ("Hokusai") may be
+        spelled with tokens outside the English subset: without this, a rewrite could never write it."""
+        outside = sorted(set(ids) - set(self.ids.tolist()))
+        if not outside:
+            self.extra = None
+            return
+        extra = torch.tensor(outside, dtype=torch.long, device=self.ids.device)
+        self.extra = (extra, weight.detach().index_select(0, extra.to(weight.device)).to(self.ids.device))
+
+    def candidates(self) -> torch.Tensor:
+        """The ids that can get a finite logit now: the subset and any allowed ids."""
+        return self.ids if self.extra is None else torch.cat([self.ids, self.extra[0]])
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         scores = self.linear(hidden)
         logits = scores.new_full((*scores.shape[:-1], self.vocab_size), float("-inf"))
         # scatter_ is ~4x faster than index assignment here (~0.2 ms against ~0.6 ms a token on a CPU)
-        return logits.scatter_(-1, self.ids.expand_as(scores), scores)
+        logits.scatter_(-1, self.ids.expand_as(scores), scores)
+        if self.extra is not None:
+            ids, rows = self.extra
+            extra = hidden @ rows.to(hidden.dtype).T
+            logits.scatter_(-1, ids.expand_as(extra), extra.to(logits.dtype))
+        return logits
 
 
 def restrict_output(model, ids: list[int], int8: bool, rows: bool = True, weight: torch.Tensor | None = None) -> None:

@@ -100,6 +100,20 @@ def test_subset_head_scores_exactly_the_subset_and_nothing_else():
     assert torch.equal(q.argmax(-1), out.argmax(-1))
 
 
+@pytest.mark.parametrize("int8", [False, True])
+def test_subset_head_scores_allowed_ids_outside_the_subset_until_reset(int8):
+    torch.manual_seed(0)
+    weight, hidden, ids = torch.randn(50, 8), torch.randn(1, 2, 8), [1, 4, 9]
+    head = SubsetHead(weight, ids, int8=int8)
+    head.allow([7, 4, 33], weight)  # 4 is in the subset already
+    out, full = head(hidden), hidden @ weight.T
+    assert torch.allclose(out[..., [7, 33]], full[..., [7, 33]], atol=1e-6)  # the full layer's own logits
+    assert sorted(head.candidates().tolist()) == [1, 4, 7, 9, 33]
+    assert torch.isneginf(out[..., [0, 2, 20, 49]]).all()
+    head.allow([], weight)
+    assert torch.isneginf(head(hidden)[..., [7, 33]]).all() and head.candidates().tolist() == ids
+
+
 @pytest.fixture()
 def tiny_tokenizer(tmp_path):
     from pipeline.tiny import build_tokenizer

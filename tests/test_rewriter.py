@@ -18,7 +18,7 @@ GOOD = (
 def fake_generate(outputs):
     calls = []
 
-    def generate(template, prompt, seed, cancel, max_words=0):
+    def generate(template, prompt, seed, cancel, max_words=0, attempt=0):
         calls.append(seed)
         text = outputs[min(len(calls) - 1, len(outputs) - 1)]
         if isinstance(text, Exception):

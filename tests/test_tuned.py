@@ -44,7 +44,7 @@ def tuned_rewriter(tmp_path, monkeypatch):
 def scripted(rewriter: Rewriter, texts: list[str], seeds: list[int]) -> None:
     """Make `rewriter` write texts[k] on its k-th generation and record each seed."""
 
-    def generate(template, prompt, seed, cancel, max_words=0):
+    def generate(template, prompt, seed, cancel, max_words=0, attempt=0):
         seeds.append(seed)
         yield texts[len(seeds) - 1], 90
 
