@@ -12,8 +12,9 @@ prompt, so their ratios are fair on a noisy machine. Per variant:
 - `seconds_per_rewrite`, `tokens_per_rewrite`, and quality: fallback, clean, keep_all, in_range, loops.
 `ratios` divides the shipped path by the naive one. Variants:
 - `shipped`: the preset as the app loads it;
-- `naive`: AutoTokenizer + fp32 AutoModelForCausalLM from the same cached weights, full vocabulary,
-  no prefix cache, transformers' own sampling (`gemma-3-270m` only). Its tokenizer is read from a plain
+- `naive`: AutoTokenizer + fp32 AutoModelForCausalLM from the same cached weights (with the target family's adapter
+  merged by peft, when the preset has one), full vocabulary, no prefix cache, transformers' own sampling
+  (`gemma-3-270m` only). Its tokenizer is read from a plain
   `save_pretrained` of the converted one (made once, untimed), as a transformers user would have it:
   the shipped cache stores the merges in a form that loads faster, also through AutoTokenizer;
 - `llama.cpp`: the packaged GGUF through llama-cpp-python, when importable (a benchmark-only extra:
@@ -122,13 +123,16 @@ def plain_tokenizer(folder: Path) -> Path:
     return folder
 
 
-def load_naive(spec, device: str, tokenizer_folder: Path):
-    """Plain transformers on the cached conversion: the baseline the shipped path is measured against."""
+def load_naive(spec, device: str, tokenizer_folder: Path, family: str):
+    """Plain transformers on the cached conversion: the baseline the shipped path is measured against. For a
+    template family the spec serves with an adapter, the adapter is merged by peft (the tuned path, naively)."""
     import torch
+    from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from pipeline.hub import cache_root
-    from prompts.embedded import gemma_cache_path
+    from prompts.embedded import adapter_hash, gemma_cache_path
+    from prompts.presets import ADAPTERS
     from prompts.rewriter import Rewriter
 
     folder = gemma_cache_path(cache_root())
@@ -137,7 +141,14 @@ def load_naive(spec, device: str, tokenizer_folder: Path):
     naive = replace(
         spec, quantization={device: "none"}, output_vocabulary="full", prefix_cache=False, fast_sampling=False
     )
-    return Rewriter(naive, model, tokenizer, device, "none")
+    adapter = spec.tuned.get(family)
+    if adapter is None:
+        return Rewriter(naive, model, tokenizer, device, "none")
+    model = PeftModel.from_pretrained(model, str(ADAPTERS / adapter)).merge_and_unload().eval()
+    tuned = replace(naive, style="tuned", adapter=adapter, tuned={}, sentence_by_sentence=False)
+    rewriter = Rewriter(tuned, model, tokenizer, device, "none")
+    rewriter.weights = f"adapter-{adapter_hash(ADAPTERS / adapter)}"
+    return rewriter
 
 
 def summarise(runs: list[dict], target, load_s: float) -> dict:
@@ -151,6 +162,7 @@ def summarise(runs: list[dict], target, load_s: float) -> dict:
         "first_token_s": round(load_s + runs[0]["first_s"], 2),
         "decode_tokens_per_s": round(decode_tokens / decode_s, 2) if decode_s > 0 else None,
         "seconds_per_rewrite": round(statistics.mean(r["total_s"] for r in runs), 2),
+        "median_seconds_per_rewrite": round(statistics.median(r["total_s"] for r in runs), 2),
         "tokens_per_rewrite": round(statistics.mean(r["tokens"] for r in runs), 1),
     }
     results = [r["result"] for r in runs if r["result"] is not None]
@@ -236,10 +248,12 @@ def main(argv: list[str] | None = None) -> None:
 
     def load(name, variant):
         if name == "naive":
-            return RewriterRun(load_naive(spec, device, plain), target)
+            return RewriterRun(load_naive(spec, device, plain, target.template_family), target)
         if name == "llama.cpp":
             return LlamaCppRun(spec, target, spec.cpu_threads or torch.get_num_threads())
-        return RewriterRun(Rewriter.load(variant, device), target)
+        rewriter = Rewriter.load(variant, device)
+        rewriter.tuned_for(target.template_family)  # an adapter's model loads here, inside load_s
+        return RewriterRun(rewriter, target)
 
     # Each variant loads once untimed, so imports, the OS file cache and the variant's own caches are warm
     # for all alike (that load is reported as cold_load_s), then again timed.
@@ -270,6 +284,9 @@ def main(argv: list[str] | None = None) -> None:
             "decode_tokens_per_s": _ratio(shipped["decode_tokens_per_s"], other["decode_tokens_per_s"]),
             "first_token_s": _ratio(shipped["first_token_s"], other["first_token_s"]),
             "seconds_per_rewrite": _ratio(shipped["seconds_per_rewrite"], other["seconds_per_rewrite"]),
+            "median_seconds_per_rewrite": _ratio(
+                shipped["median_seconds_per_rewrite"], other["median_seconds_per_rewrite"]
+            ),
         }
     print(json.dumps(report))
 

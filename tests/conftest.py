@@ -30,14 +30,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tiny_gemma3(seed: int = 0):
+def tiny_gemma3(seed: int = 0, vocab_size: int = 64):
     """A Gemma 3 at toy size, with norms that matter (zero-initialised norms would hide a wrong scale)."""
     import torch
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     torch.manual_seed(seed)
     config = Gemma3TextConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
+        vocab_size=vocab_size, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
         num_key_value_heads=1, head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"],
     )  # fmt: skip
     model = Gemma3ForCausalLM(config).eval()

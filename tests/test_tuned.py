@@ -31,8 +31,8 @@ def tuned_rewriter(tmp_path, monkeypatch):
     from prompts.embedded import gemma_cache_path
 
     folder = gemma_cache_path(tmp_path / "cache")
-    tiny_gemma3().save_pretrained(folder)
-    build_tokenizer(folder)
+    tokenizer = build_tokenizer(folder)
+    tiny_gemma3(vocab_size=len(tokenizer)).save_pretrained(folder)  # it can generate with that tokenizer
     write_adapter(tmp_path / "adapters" / "tiny-wan-lora", seed=1)
     monkeypatch.setattr(rewriter, "cache_root", lambda: tmp_path / "cache")
     monkeypatch.setattr(presets, "ADAPTERS", tmp_path / "adapters")
@@ -108,3 +108,21 @@ def test_without_the_words_check_the_first_rewrite_is_used(tuned_rewriter):
     scripted(tuned, [LOSES], seeds)
     result = tuned_rewriter.rewrite(PROMPT, get_video_spec("wan2.1-t2v-1.3b"), seed=0)
     assert seeds == [0] and result.rewritten == LOSES
+
+
+def test_each_retry_presses_harder_on_the_users_words(tuned_rewriter, monkeypatch):
+    import prompts.rewriter
+    from prompts.decoding import KeepWords
+
+    tuned, biases = tuned_rewriter.tuned_for("wan"), []
+    tuned.spec = replace(tuned.spec, keep_bias=5.0, keep_bias_step=2.5, attempts=3, max_new_tokens=8)
+
+    class Recording(KeepWords):
+        def __init__(self, tokenizer, prompt, prompt_length, bias, ramp=0):
+            biases.append(bias)
+            super().__init__(tokenizer, prompt, prompt_length, bias, ramp)
+
+    monkeypatch.setattr(prompts.rewriter, "KeepWords", Recording)
+    result = tuned_rewriter.rewrite(PROMPT, get_video_spec("wan2.1-t2v-1.3b"), seed=0)
+    assert biases == [5.0, 7.5, 10.0]  # the tiny model writes no usable rewrite: all three tries run
+    assert result.rewritten == PROMPT and result.fallback is not None
