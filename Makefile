@@ -30,6 +30,7 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev | $(CHROMIUM)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(OFFLINE) RR_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q -m "not gpu"
 
 lint: $(VENV)/.dev

@@ -2,7 +2,7 @@
 
 It loads the tiny rewriter in 4 bits (bitsandbytes) and moves it off the GPU and back; runs the embedded
 rewriter's tuned path (a tiny Gemma 3 with a LoRA adapter merged, both models off the GPU and back); renders the tiny Wan
-pipeline, built here by pipeline.tiny and loaded like the real Wan presets (bf16, the VAE in float32), once per
+pipeline, built here by runtime.tiny and loaded like the real Wan presets (bf16, the VAE in float32), once per
 rung of the memory ladder (pipeline.memory_plan.LADDER: group offload with CUDA streams, model and sequential
 offload, fp8 storage, an int8 and an nf4 text encoder); on each rung also renders the image-capable pair:
 tiny-random-i2v (its image-to-video pipeline, and the text-to-video pipeline that pipeline.loading.sharing_pipeline
@@ -147,11 +147,12 @@ def check_tuned_rewriter(device: str, outputs: Path) -> list[Row]:
     from peft import LoraConfig, get_peft_model
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
-    from pipeline.tiny import build_tokenizer
+    from pipeline.loading import rewrite_target
     from prompts.embedded import gemma_cache_path
     from prompts.presets import get_rewriter_spec
     from prompts.rewriter import Partial, Rewriter
     from prompts.vocabulary import SubsetHead
+    from runtime.tiny import build_tokenizer
 
     start, problems = time.perf_counter(), []
     with _scratch_cache(outputs / "tuned-cache") as cache:
@@ -173,7 +174,7 @@ def check_tuned_rewriter(device: str, outputs: Path) -> list[Row]:
         _reset_peak(device)
         rewriter = Rewriter.load(spec, device)
         tuned = rewriter.tuned_for("wan")
-        target = replace(tiny_spec(), template_family="wan")
+        target = rewrite_target(replace(tiny_spec(), template_family="wan"))
 
         def texts() -> list[str]:
             return [item.text for item in rewriter.stream(PROMPT, target, seed=0) if isinstance(item, Partial)]

@@ -187,11 +187,12 @@ def _shard(parser: argparse.ArgumentParser, value: str | None) -> tuple[int, int
 
 
 def main(argv: list[str] | None = None) -> None:
-    from pipeline.devices import pick_device
     from pipeline.engine import default_presets
+    from pipeline.loading import rewrite_target
     from pipeline.presets import get_video_spec
     from prompts.presets import get_rewriter_spec
     from prompts.rewriter import Rewriter
+    from runtime.devices import pick_device
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.rewrite_eval")
     parser.add_argument("--rewriter", default=None, help="default: the device's default rewriter")
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     if not rows:
         sys.exit("error: no rows to evaluate")
     device = pick_device()
-    target = get_video_spec(args.target)
+    target = rewrite_target(get_video_spec(args.target))
     spec = get_rewriter_spec(args.rewriter or default_presets(device)[0])
     if args.drafts is not None:
         if args.drafts < 1:

@@ -116,8 +116,8 @@ def plain_tokenizer(folder: Path) -> Path:
     """The converted tokenizer as transformers' save_pretrained writes it (merges as pairs), in `folder`."""
     from transformers import AutoTokenizer
 
-    from pipeline.hub import cache_root
     from prompts.embedded import gemma_cache_path
+    from runtime.hub import cache_root
 
     AutoTokenizer.from_pretrained(gemma_cache_path(cache_root())).save_pretrained(folder)
     return folder
@@ -130,10 +130,10 @@ def load_naive(spec, device: str, tokenizer_folder: Path, family: str):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from pipeline.hub import cache_root
     from prompts.embedded import adapter_hash, gemma_cache_path
     from prompts.presets import ADAPTERS
     from prompts.rewriter import Rewriter
+    from runtime.hub import cache_root
 
     folder = gemma_cache_path(cache_root())
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
@@ -189,11 +189,12 @@ def summarise(runs: list[dict], target, load_s: float) -> dict:
 def main(argv: list[str] | None = None) -> None:
     import torch
 
-    from pipeline.devices import pick_device
-    from pipeline.hub import cache_root
+    from pipeline.loading import rewrite_target
     from pipeline.presets import get_video_spec
     from prompts.presets import get_rewriter_spec
     from prompts.rewriter import Rewriter
+    from runtime.devices import pick_device
+    from runtime.hub import cache_root
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.rewriter")
     parser.add_argument("--rewriter", default="gemma-3-270m-int8", help="the fast CPU path; gemma-3-270m is fp32")
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     # 1. Choose variants
     device = pick_device()
     spec = get_rewriter_spec(args.rewriter)
-    target = get_video_spec(args.target)
+    target = rewrite_target(get_video_spec(args.target))
     prompts = sample_prompts(args.data, args.prompts, args.seed)
     embedded = spec.source == "embedded-gguf"
     if args.variants:

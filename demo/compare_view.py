@@ -11,10 +11,10 @@ import gradio as gr
 from demo.inputs import refused, render_settings, reporter, whole
 from demo.sessions import Sessions, session_id, stopped
 from pipeline.engine import Engine
-from pipeline.hub import ModelUnavailableError
 from prompts.cleaning import words_label
 from prompts.preservation import content_words, stems
 from prompts.rewriter import Cancelled
+from runtime.hub import ModelUnavailableError
 
 ADDED = "added"  # the HighlightedText label of words the rewrite added
 

@@ -12,8 +12,8 @@ from demo.sessions import GPU, Sessions, session_id, stopped
 from demo.zerogpu import GpuTime
 from pipeline.engine import Engine
 from pipeline.gallery import MAX_LIST, VOTES, Run, VoteSummary
-from pipeline.hub import ModelUnavailableError
 from prompts.rewriter import Cancelled
+from runtime.hub import ModelUnavailableError
 
 HEADERS = ["id", "when", "kind", "status", "prompt", "seed", "vote", "why it failed"]
 GALLERY = "gallery"  # listing, voting and export share no accelerator: their own concurrency group

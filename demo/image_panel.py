@@ -11,8 +11,8 @@ import gradio as gr
 from demo.inputs import refused
 from pipeline.engine import Engine
 from pipeline.image_to_video import partner_settings, switch_note
-from pipeline.images import prepare_reference_image
 from pipeline.request import MAX_DESCRIPTION_CHARS
+from runtime.images import prepare_reference_image
 
 
 @dataclass(frozen=True)

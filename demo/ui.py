@@ -18,11 +18,11 @@ from demo.variations_view import selected_seed, variations_handlers, variations_
 from demo.zerogpu import GpuTime, on_zerogpu
 from pipeline.engine import Engine
 from pipeline.gallery import private_runs
-from pipeline.hub import ModelUnavailableError
 from pipeline.presets import ASPECTS
 from pipeline.request import GUIDANCE_RANGE, MAX_DESCRIPTION_CHARS, MAX_PROMPT_CHARS, MAX_SEED, STEPS_RANGE, random_seed
 from prompts.cleaning import word_count, words_label
 from prompts.rewriter import Cancelled, RewriteResult
+from runtime.hub import ModelUnavailableError
 
 EXAMPLES = [
     "a unicorn eating spaghetti",

@@ -9,10 +9,10 @@ import gradio as gr
 from demo.inputs import refused, render_settings, reporter, whole
 from demo.sessions import Sessions, session_id, stopped
 from pipeline.engine import Engine
-from pipeline.hub import ModelUnavailableError
 from pipeline.presets import VideoSpec
 from pipeline.variations import DEFAULT_COUNT, MAX_COUNT
 from prompts.rewriter import Cancelled
+from runtime.hub import ModelUnavailableError
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from typing import TypeVar
 
 from demo.config import GPU_MAX_SECONDS
 from demo.inputs import refused
-from pipeline.devices import on_zerogpu
 from pipeline.gallery import Gallery
 from pipeline.presets import VideoSpec
 from pipeline.variations import preview_settings
+from runtime.devices import on_zerogpu
 
 __all__ = ["GpuTime", "gpu", "on_zerogpu", "spaces_module"]
 

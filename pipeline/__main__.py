@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         if path.exists():
             parser.error(f"{path} exists; refusing to overwrite it")
     if args.image is not None:
-        from pipeline.images import load_reference_image
+        from runtime.images import load_reference_image
 
         try:
             load_reference_image(args.image)
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     # 2. Load and run; the run is recorded in the app's gallery (the configured outputs folder), or nowhere
     from pipeline.engine import Engine
     from pipeline.export import new_stem
-    from pipeline.hub import ModelUnavailableError
     from prompts.rewriter import Cancelled
+    from runtime.hub import ModelUnavailableError
 
     outputs = args.outputs or Path(os.environ.get("RR_OUTPUTS") or "outputs")
     gallery_folder = outputs
@@ -120,10 +120,10 @@ def plan_command(args, parser) -> int:
 
     import psutil
 
-    from pipeline.devices import pick_device
     from pipeline.memory_apply import detect_budget, plan_for, settings_for
     from pipeline.memory_plan import GB, Budget
     from pipeline.presets import get_video_spec
+    from runtime.devices import pick_device
 
     detected = detect_budget(pick_device()) if args.vram_gb is None else None
     if args.vram_gb is None and detected is None:

@@ -11,7 +11,8 @@ from pipeline.engine import Engine, ProgressFn, named_progress
 from pipeline.export import new_stem, write_sidecar
 from pipeline.image_to_video import save_reference
 from pipeline.presets import get_video_spec
-from pipeline.request import GenerationResult, check_prompt
+from pipeline.request import GenerationResult
+from prompts.cleaning import check_prompt
 
 SIDES = ("raw", "rewritten")
 

@@ -9,16 +9,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline.devices import on_zerogpu
 from pipeline.export import encode_mp4, new_stem, write_sidecar
 from pipeline.gallery import Gallery, RunStart
 from pipeline.image_to_video import image_target, partner_settings, save_reference, switch_note
-from pipeline.images import prepare_reference_image
-from pipeline.loading import LoadedVideo
+from pipeline.loading import LoadedVideo, rewrite_target, step_down
 from pipeline.presets import VideoSpec, get_video_spec
-from pipeline.request import GenerationRequest, GenerationResult, build_request, check_prompt
+from pipeline.request import GenerationRequest, GenerationResult, build_request
+from prompts.cleaning import check_prompt
 from prompts.rewriter import Cancelled, Partial, Rewriter, RewriteResult
 from prompts.tokens import TokenCounter
+from runtime.devices import on_zerogpu
+from runtime.images import prepare_reference_image
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,11 @@ class Engine:
     @classmethod
     def load(cls, rewriter: str | None, video: str | None, outputs: Path, device: str | None = None) -> Engine:
         """Load presets by name; None picks the device's default, rewriter "none" loads no LLM."""
-        from pipeline.devices import pick_device
         from pipeline.loading import load_video
         from pipeline.presets import get_video_spec
         from prompts.presets import get_rewriter_spec
         from prompts.vision import load_rewriter
+        from runtime.devices import pick_device
 
         device = device or pick_device()
         default_rewriter, default_video = default_presets(device)
@@ -80,7 +81,8 @@ class Engine:
     def counter_for(self, spec: VideoSpec) -> TokenCounter:
         if spec.name == self.spec.name and self._counter is not None:
             return self._counter
-        return self.rewriter.counter(spec) if self.rewriter else TokenCounter.for_target(spec)
+        target = rewrite_target(spec)
+        return self.rewriter.counter(target) if self.rewriter else TokenCounter.for_target(target)
 
     def status(self, video: str | None = None) -> str:
         """One line: rewriter and video model; `video` names the preset of the last render when it was the
@@ -121,8 +123,8 @@ class Engine:
     def loaded(self, name: str) -> LoadedVideo:
         """The loaded pipeline of preset `name` (this app's, or its image partner, loaded on first use). On CUDA
         only one stays on the GPU: the other is dropped and reloaded when needed again."""
-        from pipeline.devices import free_accelerator_memory
         from pipeline.loading import load_video
+        from runtime.devices import free_accelerator_memory
 
         if name == self.spec.name:
             wanted, other = self.video, self._partner
@@ -161,7 +163,7 @@ class Engine:
             target = image_target(self.spec)
             seen = image_path if self.rewriter_sees_images else None
             extra["template"] = load_image_template(target.template_family, image_description, seen)
-        for item in self.rewriter.stream(prompt, target, seed, cancel, **extra):
+        for item in self.rewriter.stream(prompt, rewrite_target(target), seed, cancel, **extra):
             if isinstance(item, RewriteResult):
                 self._remember(item)
             yield item
@@ -467,8 +469,6 @@ class Engine:
 
     def step_down_memory(self, request: GenerationRequest) -> str:
         """After an out-of-memory error: free the GPU, reload with the next more frugal plan; says what changed."""
-        from pipeline.memory_apply import step_down
-
         loaded, note = step_down(self.loaded(request.video), self._rewriter_name(), request,
                                  text_encoder_from=self._text_encoder_donor(request.video))
         if request.video == self.spec.name:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pipeline.images import fit_image, load_reference_image
 from pipeline.presets import VideoSpec, get_video_spec
 from pipeline.request import GenerationRequest
+from runtime.images import fit_image, load_reference_image
 
 # Settings that follow the preset when they were left at the text preset's defaults (the UI and the API
 # always send values; a value that equals the text preset's default for the aspect means "not chosen").

@@ -7,13 +7,23 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
-from pipeline.devices import torch_dtype
-from pipeline.hub import cache_root, ensure_downloaded
+from pipeline.memory_apply import (
+    apply_plan,
+    detect_budget,
+    out_of_memory_message,
+    plan_for,
+    quantization_config,
+    request_settings,
+)
 from pipeline.memory_plan import MemoryPlan
 from pipeline.presets import VideoSpec
+from prompts.target import RewriteTarget
+from runtime.devices import free_accelerator_memory, torch_dtype
+from runtime.hub import cache_root, ensure_downloaded
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +72,7 @@ def weights_folder(spec: VideoSpec) -> Path:
 
         return ensure_toyworld(cache_root())
     if spec.hub_id is None:
-        from pipeline.tiny import ensure_tiny
+        from runtime.tiny import ensure_tiny
 
         return ensure_tiny(spec.tiny_kind, cache_root())
     return Path(ensure_downloaded(spec.hub_id, spec.download_gb))
@@ -123,8 +133,6 @@ def load_video(spec: VideoSpec, device: str, plan: MemoryPlan | None = None, rew
     `text_encoder_from`: the loaded preset whose text encoder this one reads when SHARED_TEXT_ENCODER says so (its
     module when it can be shared, else its files)."""
     import diffusers
-
-    from pipeline.memory_apply import apply_plan, detect_budget, plan_for, quantization_config
 
     # 1. Weights on disk (a partner's without the text encoder it shares)
     donor = text_encoder_from if text_encoder_from is not None and \
@@ -204,6 +212,42 @@ def sharing_pipeline(pipeline_class, pipe, config: Mapping):
     parts = {name: module for name, module in pipe.components.items() if name in accepted}
     settings = {name: value for name, value in pipe.config.items() if name in accepted and name not in parts}
     return pipeline_class(**parts, **{**settings, **config})
+
+
+def step_down(video, rewriter: str | None, request, text_encoder_from=None):
+    """Free the GPU and reload `video` (a LoadedVideo) with the next more frugal plan; (new video, note).
+    A ValueError saying what the settings need when there is no more frugal plan. `text_encoder_from`: as for
+    load_video (an image partner reads the app preset's text encoder)."""
+    old = video.plan
+    if old is None:
+        raise ValueError(out_of_memory_message(video, rewriter, request))
+    new = plan_for(video.spec, rewriter, old.budget, request_settings(video.spec, request),
+                   below_gb=old.estimated_peak_vram_gb)
+    if new.estimated_peak_vram_gb >= old.estimated_peak_vram_gb:
+        raise ValueError(out_of_memory_message(video, rewriter, request))
+    note = (f"Out of GPU memory with plan '{old.rung}'; retried with '{new.rung}' (estimated peak "
+            f"{new.estimated_peak_vram_gb:.1f} GB instead of {old.estimated_peak_vram_gb:.1f} GB, "
+            f"estimated {new.estimated_slowdown:.2f}x the resident time).")
+    video.pipe = video.image_pipe = None  # drop the old pipeline's GPU tensors before loading the new one
+    free_accelerator_memory()
+    return load_video(video.spec, video.device, plan=replace(new, changes=(note,)),
+                      text_encoder_from=text_encoder_from), note
+
+
+def rewrite_target(spec: VideoSpec) -> RewriteTarget:
+    """What the rewriter needs of `spec`: its text encoder's limits and tokenizer, its template family, its
+    rules of what it can draw."""
+    return RewriteTarget(
+        name=spec.name,
+        template_family=spec.template_family,
+        token_limit=spec.token_limit,
+        word_target=spec.word_target,
+        word_range=spec.word_range,
+        tokenizer=partial(local_tokenizer, spec),
+        repair=spec.rewrite_repair,
+        check=spec.rewrite_check,
+        attempts=spec.rewrite_attempts,
+    )
 
 
 def local_tokenizer(spec: VideoSpec):

@@ -18,7 +18,7 @@ def detect_budget(device: str, environ: Mapping[str, str] | None = None) -> Budg
     None when the GPU's memory cannot be read."""
     import psutil
 
-    from pipeline.devices import on_zerogpu
+    from runtime.devices import on_zerogpu
 
     env = os.environ if environ is None else environ
     zerogpu = on_zerogpu(env)
@@ -124,29 +124,6 @@ def apply_plan(pipe, plan: MemoryPlan, device: str) -> tuple[str, ...]:
 def request_settings(spec: VideoSpec, request) -> Settings:
     return settings_for(spec, request.height, request.width, request.num_frames, request.num_inference_steps,
                         request.guidance_scale)
-
-
-def step_down(video, rewriter: str | None, request, text_encoder_from=None):
-    """Free the GPU and reload `video` (a LoadedVideo) with the next more frugal plan; (new video, note).
-    A ValueError saying what the settings need when there is no more frugal plan. `text_encoder_from`: as for
-    load_video (an image partner reads the app preset's text encoder)."""
-    from pipeline.devices import free_accelerator_memory
-    from pipeline.loading import load_video
-
-    old = video.plan
-    if old is None:
-        raise ValueError(out_of_memory_message(video, rewriter, request))
-    new = plan_for(video.spec, rewriter, old.budget, request_settings(video.spec, request),
-                   below_gb=old.estimated_peak_vram_gb)
-    if new.estimated_peak_vram_gb >= old.estimated_peak_vram_gb:
-        raise ValueError(out_of_memory_message(video, rewriter, request))
-    note = (f"Out of GPU memory with plan '{old.rung}'; retried with '{new.rung}' (estimated peak "
-            f"{new.estimated_peak_vram_gb:.1f} GB instead of {old.estimated_peak_vram_gb:.1f} GB, "
-            f"estimated {new.estimated_slowdown:.2f}x the resident time).")
-    video.pipe = video.image_pipe = None  # drop the old pipeline's GPU tensors before loading the new one
-    free_accelerator_memory()
-    return load_video(video.spec, video.device, plan=replace(new, changes=(note,)),
-                      text_encoder_from=text_encoder_from), note
 
 
 def out_of_memory_message(video, rewriter: str | None, request) -> str:

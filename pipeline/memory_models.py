@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from pipeline.tiny import TINY_I2V_TRANSFORMER, TINY_I2V_VAE
+from runtime.tiny import TINY_I2V_TRANSFORMER, TINY_I2V_VAE
 
 # Component configs of the public checkpoints, written out so sizes are known offline. Keyed by preset
 # name (pipeline.presets.VIDEO_PRESETS and prompts.presets.REWRITER_PRESETS); each entry is
@@ -49,7 +49,7 @@ VIDEO_ARCHITECTURES: dict[str, dict[str, tuple[str, str, dict]]] = {
         "transformer": ("diffusers", "WanTransformer3DModel", _WAN_1_3B),
         "vae": ("diffusers", "AutoencoderKLWan", {}),  # the defaults are Wan 2.1's VAE (base_dim 96, z_dim 16)
     },
-    "tiny-random": {  # pipeline.tiny.build_tiny_wan
+    "tiny-random": {  # runtime.tiny.build_tiny_wan
         "text_encoder": ("transformers", "UMT5EncoderModel", dict(
             vocab_size=600, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, relative_attention_num_buckets=8)),
         "transformer": ("diffusers", "WanTransformer3DModel", dict(
@@ -69,7 +69,7 @@ VIDEO_ARCHITECTURES: dict[str, dict[str, tuple[str, str, dict]]] = {
         "transformer": ("diffusers", "LTXVideoTransformer3DModel", _LTX_2B),
         "vae": ("diffusers", "AutoencoderKLLTXVideo", _LTX_0_9_1_VAE),
     },
-    "tiny-random-i2v": {  # pipeline.tiny.build_tiny_wan_i2v
+    "tiny-random-i2v": {  # runtime.tiny.build_tiny_wan_i2v
         "text_encoder": ("transformers", "UMT5EncoderModel", dict(
             vocab_size=600, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, relative_attention_num_buckets=8)),
         "transformer": ("diffusers", "WanTransformer3DModel", TINY_I2V_TRANSFORMER),
@@ -103,7 +103,7 @@ REWRITER_ARCHITECTURES: dict[str, tuple[str, str, dict]] = {
                            fullatt_block_indexes=[7, 15, 23, 31], window_size=112, patch_size=14,
                            spatial_merge_size=2, temporal_patch_size=2),
         tie_word_embeddings=True)),
-    "tiny-random": ("transformers", "Qwen2ForCausalLM", dict(  # pipeline.tiny.build_tiny_causal_lm
+    "tiny-random": ("transformers", "Qwen2ForCausalLM", dict(  # runtime.tiny.build_tiny_causal_lm
         vocab_size=602, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True)),  # 600 + <|im_start|>, <|im_end|>
 }

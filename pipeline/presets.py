@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from pipeline.devices import on_zerogpu
+from pipeline.toyworld.captions import drawable_scene, world_check
+from runtime.devices import on_zerogpu
 
 ASPECTS = ("16:9", "9:16", "1:1")
 
@@ -12,7 +14,7 @@ ASPECTS = ("16:9", "9:16", "1:1")
 @dataclass(frozen=True)
 class VideoSpec:
     name: str
-    hub_id: str | None  # None: built locally (see pipeline.tiny)
+    hub_id: str | None  # None: built locally (see runtime.tiny)
     pipeline_class: str  # a diffusers pipeline class name
     dtype: str  # "bfloat16" | "float32"; CPU runs always use float32
     tokenizer_id: str | None  # hub id of the text encoder's tokenizer, for exact token counts
@@ -43,14 +45,14 @@ class VideoSpec:
     image_pipeline_class: str | None = None
     pipeline_config: dict = field(default_factory=dict)  # pipeline config set at load (e.g. expand_timesteps)
     call_kwargs: dict = field(default_factory=dict)  # extra pipeline call arguments (e.g. LTX's decode_timestep)
-    tiny_kind: str = "wan"  # hub_id None: which pipeline.tiny builder makes the weights
-    # "module:function" taking a rewrite and the idea's opening words and returning (repaired text, note or
-    # None): rules of what this model can draw that a rewrite must keep (e.g. the toy world's objects follow
-    # one path, stated in the words it was trained on)
-    rewrite_repair: str | None = None
-    # "module:function" taking a repaired rewrite and returning why this model would draw it wrong (or None):
-    # the rewriter then tries the next seed, up to rewrite_attempts, and keeps the first faulted one otherwise
-    rewrite_check: str | None = None
+    tiny_kind: str = "wan"  # hub_id None: which runtime.tiny builder makes the weights
+    # takes a rewrite and the idea's opening words and returns (repaired text, note or None): rules of what
+    # this model can draw that a rewrite must keep (e.g. the toy world's objects follow one path, stated in
+    # the words it was trained on)
+    rewrite_repair: Callable[[str, str], tuple[str, str | None]] | None = None
+    # takes a repaired rewrite and returns why this model would draw it wrong (or None): the rewriter then
+    # tries the next seed, up to rewrite_attempts, and keeps the first faulted one otherwise
+    rewrite_check: Callable[[str], str | None] | None = None
     rewrite_attempts: int = 2  # seeds tried per rewrite when rewrite_check is set; each costs a generation
     # ZeroGPU: defaults that replace the preset's so that one call fits the Space's GPU time cap
     # (demo/zerogpu.py estimates it; a request above the cap is refused with its estimate)
@@ -237,8 +239,8 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
             tokenizer_id=None,  # its own local tokenizer (MiniLM's) is exact
             token_limit=128,  # pipeline.toyworld.model.TOKEN_LIMIT: the length it was trained with
             template_family="toyworld",  # rewrites pick the world's own colors, motions and backgrounds
-            rewrite_repair="pipeline.toyworld.captions:drawable_scene",
-            rewrite_check="pipeline.toyworld.captions:world_check",  # one clear path or motion, else a new seed
+            rewrite_repair=drawable_scene,
+            rewrite_check=world_check,  # one clear path or motion, else a new seed
             rewrite_attempts=3,  # ~5 s each on a CPU; about 4 in 10 of gemma-3-270m's rewrites pass
             word_target=(30, 60),
             word_range=(

@@ -6,12 +6,12 @@ import random
 from dataclasses import dataclass, field
 
 from pipeline.presets import VideoSpec
+from prompts.cleaning import MAX_PROMPT_CHARS, check_prompt
 
-MAX_PROMPT_CHARS = 2000  # a short idea or a full scene description fits; pasted documents do not
 MAX_SEED = 2**32 - 1  # torch.Generator accepts 64-bit seeds; 32 bits keep them readable and portable
 STEPS_RANGE = (1, 100)
 GUIDANCE_RANGE = (0.0, 20.0)
-IMAGE_FITS = ("crop", "pad")  # pipeline.images.FITS
+IMAGE_FITS = ("crop", "pad")  # runtime.images.FITS
 MAX_DESCRIPTION_CHARS = 500  # "describe your image": a sentence or two, read by the rewriter only
 
 
@@ -48,18 +48,6 @@ class GenerationResult:
 
 def random_seed() -> int:
     return random.SystemRandom().randint(0, MAX_SEED)
-
-
-def check_prompt(prompt: object, what: str = "prompt") -> str:
-    """Return the stripped prompt, or raise ValueError with a message a user can act on."""
-    if not isinstance(prompt, str):
-        raise ValueError(f"The {what} must be text.")
-    text = prompt.replace("\x00", "").strip()
-    if not text:
-        raise ValueError(f"The {what} is empty: type what the video should show.")
-    if len(text) > MAX_PROMPT_CHARS:
-        raise ValueError(f"The {what} has {len(text)} characters; the limit is {MAX_PROMPT_CHARS}.")
-    return text
 
 
 def build_request(

@@ -27,16 +27,18 @@ def main(argv: list[str] | None = None) -> int:
     if not prompts:
         parser.error("no prompts: pass them as arguments or one per line on stdin")
 
-    from pipeline.devices import pick_device
+    # imported once the arguments are read: `--help` and usage errors answer without loading torch
     from pipeline.engine import default_presets
-    from pipeline.hub import ModelUnavailableError
+    from pipeline.loading import rewrite_target
     from pipeline.presets import get_video_spec
     from prompts.presets import get_rewriter_spec
     from prompts.vision import load_rewriter
+    from runtime.devices import pick_device
+    from runtime.hub import ModelUnavailableError
 
     device = pick_device()
     default_rewriter, default_video = default_presets(device)
-    target = get_video_spec(args.target or default_video)
+    target = rewrite_target(get_video_spec(args.target or default_video))
     try:
         rewriter = load_rewriter(get_rewriter_spec(args.rewriter or default_rewriter), device)
     except ModelUnavailableError as err:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+MAX_PROMPT_CHARS = 2000  # a short idea or a full scene description fits; pasted documents do not
+
 _PREAMBLE = re.compile(
     r"^\s*(sure|certainly|of course|okay|ok|absolutely|here is|here's|here are|below is)\b[^\n:]*[:.!]\s*",
     re.IGNORECASE,
@@ -103,3 +105,15 @@ def has_loop(text: str, n: int = 4, times: int = 3) -> bool:
         if counts[gram] >= times:
             return True
     return False
+
+
+def check_prompt(prompt: object, what: str = "prompt") -> str:
+    """Return the stripped prompt, or raise ValueError with a message a user can act on."""
+    if not isinstance(prompt, str):
+        raise ValueError(f"The {what} must be text.")
+    text = prompt.replace("\x00", "").strip()
+    if not text:
+        raise ValueError(f"The {what} is empty: type what the video should show.")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise ValueError(f"The {what} has {len(text)} characters; the limit is {MAX_PROMPT_CHARS}.")
+    return text

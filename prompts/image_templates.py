@@ -45,7 +45,7 @@ class ImageTemplate(Template):
             messages += [{"role": "user", "content": f"Image: {m}\nIdea: {i}"}, {"role": "assistant", "content": d}]
         text = f"Image: {self.image_line}\nIdea: {_one_line(idea)}"
         if self.mode == "seen":  # a vision rewriter: the image itself, then the text (prompts.vision)
-            from pipeline.images import load_reference_image
+            from runtime.images import load_reference_image
 
             image = {"type": "image", "image": load_reference_image(self.image_path)}
             messages.append({"role": "user", "content": [image, {"type": "text", "text": text}]})

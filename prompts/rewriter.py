@@ -12,18 +12,18 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from pipeline.devices import bitsandbytes_supported, free_accelerator_memory, torch_dtype
-from pipeline.hub import cache_root, ensure_downloaded
-from pipeline.presets import VideoSpec
-from pipeline.request import check_prompt
-from prompts.cleaning import clean, has_loop, trim_to_sentence, word_count, words_label
+from prompts.cleaning import check_prompt, clean, has_loop, trim_to_sentence, word_count, words_label
 from prompts.decoding import HoldStops, KeepWords, TopKSampler
 from prompts.language import looks_english
 from prompts.preservation import missing_words
 from prompts.presets import RewriterSpec
+from prompts.target import RewriteTarget
 from prompts.templates import Template, load_template, opening_from_idea, tuned_prompt
 from prompts.tokens import TokenCounter
 from prompts.topic import shown_as_text
+from runtime.devices import bitsandbytes_supported, free_accelerator_memory, torch_dtype
+from runtime.hub import cache_root, ensure_downloaded
+from runtime.tiny import ensure_tiny
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +149,6 @@ class Rewriter:
                 rewriter.weights = f"adapter-{adapter_hash(spec.adapter_path)}"
             return rewriter
         if spec.source == "tiny":
-            from pipeline.tiny import ensure_tiny
-
             folder = ensure_tiny("lm", cache_root())
         else:
             folder = ensure_downloaded(spec.hub_id, spec.download_gb)
@@ -182,7 +180,7 @@ class Rewriter:
             f"{tuned})"
         )
 
-    def version_for(self, target: VideoSpec) -> str:
+    def version_for(self, target: RewriteTarget) -> str:
         """The template_version its rewrites for `target` record (what reproduces them)."""
         tuned = self.tuned_for(target.template_family)
         return (tuned or self)._version(load_template(target.template_family))
@@ -230,7 +228,7 @@ class Rewriter:
             self.model.to(self.device)
         self._offloaded = False
 
-    def counter(self, target: VideoSpec) -> TokenCounter:
+    def counter(self, target: RewriteTarget) -> TokenCounter:
         if target.name not in self._counters:
             self._counters[target.name] = TokenCounter.for_target(target)
         return self._counters[target.name]
@@ -239,7 +237,7 @@ class Rewriter:
     def rewrite(
         self,
         prompt: str,
-        target: VideoSpec,
+        target: RewriteTarget,
         seed: int = 0,
         cancel: threading.Event | None = None,
         template: Template | None = None,
@@ -252,7 +250,7 @@ class Rewriter:
     def stream(
         self,
         prompt: str,
-        target: VideoSpec,
+        target: RewriteTarget,
         seed: int = 0,
         cancel: threading.Event | None = None,
         template: Template | None = None,
@@ -281,7 +279,7 @@ class Rewriter:
             fallback = "the prompt is not in English and this rewriter writes English only; kept as written"
 
         # 2. Generate, retrying with the next seed when the output is unusable or fails the target's check
-        attempts = max(MAX_ATTEMPTS, target.rewrite_attempts) if target.rewrite_check else MAX_ATTEMPTS
+        attempts = max(MAX_ATTEMPTS, target.attempts) if target.check else MAX_ATTEMPTS
         if self.spec.style == "tuned":
             attempts = self.spec.attempts
         flawed = None  # the first usable rewrite the check faulted: kept when no seed passes it
@@ -304,7 +302,7 @@ class Rewriter:
                 # a learned rewriter keeps the user's words because it learned to; checked here, never assumed
                 if lost := missing_words(idea, rewritten):
                     why_not = f"the rewrite lost the prompt's words: {', '.join(lost)}"
-            if why_not is None and target.rewrite_check and (why_not := _rule(target.rewrite_check)(rewritten)):
+            if why_not is None and target.check and (why_not := target.check(rewritten)):
                 flawed = flawed or (rewritten, [*notes, f"{why_not}; no better in {attempts} tries"])
             if why_not is None:
                 fallback = None
@@ -334,7 +332,7 @@ class Rewriter:
         )
 
     def _finish(
-        self, text: str, target: VideoSpec, counter: TokenCounter, opening: str = ""
+        self, text: str, target: RewriteTarget, counter: TokenCounter, opening: str = ""
     ) -> tuple[str, str | None, list[str]]:
         """Clean and check one output. Returns (text, reason it is unusable or None, notes)."""
         notes = []
@@ -343,8 +341,8 @@ class Rewriter:
         if has_loop(text):
             return text, "the rewriter repeated itself", notes
         text = trim_to_sentence(text, max_words=high)
-        if target.rewrite_repair:
-            text, note = _rule(target.rewrite_repair)(text, opening)
+        if target.repair:
+            text, note = target.repair(text, opening)
             notes += [note] if note else []
         if not text:
             return text, "the rewriter returned nothing usable", notes
@@ -704,10 +702,3 @@ class Rewriter:
             scores.append(float(logp[torch.isfinite(logp)].sum()))
         return scores
 
-
-def _rule(path: str):
-    """The function a VideoSpec names as "module:function" (rewrite_repair, rewrite_check)."""
-    import importlib
-
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)

@@ -7,6 +7,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from prompts.target import RewriteTarget
+
 log = logging.getLogger(__name__)
 
 # umT5/T5 sentencepiece on English prose: ~1.3 pieces per word, punctuation mostly separate.
@@ -37,10 +39,8 @@ class TokenCounter:
         self.tokenizer = tokenizer
 
     @classmethod
-    def for_target(cls, target) -> TokenCounter:
-        from pipeline.loading import local_tokenizer
-
-        return cls(target.token_limit, local_tokenizer(target))
+    def for_target(cls, target: RewriteTarget) -> TokenCounter:
+        return cls(target.token_limit, target.tokenizer())
 
     @property
     def exact(self) -> bool:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pipeline.devices import bitsandbytes_supported, torch_dtype
-from pipeline.hub import cache_root, ensure_downloaded
 from prompts.presets import RewriterSpec
 from prompts.rewriter import Rewriter
+from runtime.devices import bitsandbytes_supported, torch_dtype
+from runtime.hub import cache_root, ensure_downloaded
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class VisionRewriter(Rewriter):
         # 1. Weights (a tiny local model for tests), and 4-bit nf4 where bitsandbytes runs; the vision tower
         #    stays in bf16: small, and quantizing it costs more accuracy than it saves memory
         if spec.source == "tiny":
-            from pipeline.tiny import ensure_tiny
+            from runtime.tiny import ensure_tiny
 
             folder = ensure_tiny("vl", cache_root())
         else:

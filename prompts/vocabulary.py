@@ -17,6 +17,8 @@ import re
 
 import torch
 
+from prompts.quantize import quantize_int8_dynamic
+
 log = logging.getLogger(__name__)
 
 ENGLISH_WORDS = 50_000  # top words by frequency: their tokens held 99.9% of the full layer's greedy picks
@@ -126,8 +128,6 @@ class SubsetHead(torch.nn.Module):
             with torch.no_grad():
                 torch.index_select(weight, 0, self.ids, out=linear.weight)
         if int8:
-            from prompts.embedded import quantize_int8_dynamic
-
             linear = torch.nn.Sequential(linear)
             quantize_int8_dynamic(linear, {torch.nn.Linear})
             linear = linear[0]

@@ -13,7 +13,7 @@ IDS = torch.tensor([[3, 17, 42, 8, 25, 60, 11]])
 @pytest.fixture
 def cache_dir(tmp_path):
     """A cache folder holding a 'converted' tiny Gemma 3, where load_gemma_270m looks for the real one."""
-    from pipeline.tiny import build_tokenizer
+    from runtime.tiny import build_tokenizer
 
     folder = gemma_cache_path(tmp_path / "cache")
     tiny_gemma3().save_pretrained(folder)
@@ -65,9 +65,9 @@ def test_a_new_adapter_with_warm_caches_changes_the_output(cache_dir, tmp_path):
 
 
 def test_prefix_kv_caches_are_keyed_by_the_weights(tmp_path):
-    from pipeline.tiny import build_tokenizer
     from prompts.presets import get_rewriter_spec
     from prompts.rewriter import Rewriter
+    from runtime.tiny import build_tokenizer
 
     rewriter = Rewriter(get_rewriter_spec("gemma-3-270m"), tiny_gemma3(), build_tokenizer(tmp_path / "tok"), "cpu",
                         "none")

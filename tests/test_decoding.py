@@ -58,7 +58,7 @@ def test_hold_stops_forbids_stops_only_until_min_new_tokens():
 
 
 def test_keep_words_favours_the_prompts_unused_words_piece_by_piece(tmp_path):
-    from pipeline.tiny import build_tokenizer
+    from runtime.tiny import build_tokenizer
 
     tok = build_tokenizer(tmp_path / "tok")
     prompt_ids = [5, 6, 7]
@@ -116,7 +116,7 @@ def test_subset_head_scores_allowed_ids_outside_the_subset_until_reset(int8):
 
 @pytest.fixture()
 def tiny_tokenizer(tmp_path):
-    from pipeline.tiny import build_tokenizer
+    from runtime.tiny import build_tokenizer
 
     return build_tokenizer(tmp_path / "tok")
 
@@ -289,7 +289,7 @@ def _two_layers(seed: int) -> torch.nn.Module:
 
 
 def test_int8_cache_gives_the_quantized_model_and_is_rebuilt_when_stale_or_damaged(tmp_path, caplog, monkeypatch):
-    from prompts.embedded import quantize_int8_dynamic
+    from prompts.quantize import quantize_int8_dynamic
 
     x = torch.randn(3, 16)
     cache = tmp_path / "int8.safetensors"
@@ -343,7 +343,7 @@ def test_fused_rms_norm_matches_gemmas_norm():
 
 
 def test_int8_cache_fills_empty_weights_only_when_it_cannot_be_used(tmp_path):
-    from prompts.embedded import quantize_int8_dynamic
+    from prompts.quantize import quantize_int8_dynamic
 
     x = torch.randn(3, 16)
     cache, real = tmp_path / "int8.safetensors", _two_layers(0)
@@ -368,7 +368,8 @@ def test_int8_cache_fills_empty_weights_only_when_it_cannot_be_used(tmp_path):
 
 @pytest.mark.parametrize("int8", [False, True])
 def test_fused_projections_give_the_unfused_models_logits(int8):
-    from prompts.embedded import FusedMLP, FusedQKV, fuse_projections, fuse_rms_norms, quantize_int8_dynamic
+    from prompts.embedded import FusedMLP, FusedQKV, fuse_projections, fuse_rms_norms
+    from prompts.quantize import quantize_int8_dynamic
 
     ids = torch.randint(0, 64, (1, 9))
     reference, fused = tiny_gemma3(0), tiny_gemma3(0)

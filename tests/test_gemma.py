@@ -8,6 +8,7 @@ keeps the base model with its template's few-shot text, forced opening and sente
 
 import pytest
 
+from pipeline.loading import rewrite_target
 from prompts.cleaning import problems
 from prompts.preservation import missing_words
 from prompts.topic import shown_as_text
@@ -30,7 +31,7 @@ def gemma():
     from prompts.presets import get_rewriter_spec
     from prompts.rewriter import Rewriter
 
-    return Rewriter.load(get_rewriter_spec("gemma-3-270m"), "cpu"), get_video_spec("wan2.1-t2v-1.3b")
+    return Rewriter.load(get_rewriter_spec("gemma-3-270m"), "cpu"), rewrite_target(get_video_spec("wan2.1-t2v-1.3b"))
 
 
 @pytest.fixture(scope="module")
@@ -188,8 +189,8 @@ def test_real_rewrites_with_another_seed_are_used_too(gemma):
 def test_fast_tokenizer_matches_auto_tokenizer(gemma):
     from transformers import AutoTokenizer
 
-    from pipeline.hub import cache_root
     from prompts.embedded import gemma_cache_path
+    from runtime.hub import cache_root
 
     fast, auto = gemma[0].tokenizer, AutoTokenizer.from_pretrained(gemma_cache_path(cache_root()))
     for text in [*PROMPTS, "Idea: x\nDescription: “Quoted” émigré café, 東京 at 3:45pm!\n\n", ""]:
@@ -203,10 +204,10 @@ def test_english_output_layer_matches_the_full_layer_on_greedy_decoding():
     import torch
     from transformers import AutoModelForCausalLM
 
-    from pipeline.hub import cache_root
     from prompts.embedded import gemma_cache_path, load_tokenizer
     from prompts.templates import load_template
     from prompts.vocabulary import english_token_ids, restrict_output
+    from runtime.hub import cache_root
 
     folder = gemma_cache_path(cache_root())
     tokenizer = load_tokenizer(folder)
@@ -230,11 +231,11 @@ def test_prefix_cache_with_sliding_layers_gives_the_full_prefill_text():
     import torch
     from transformers import AutoModelForCausalLM
 
-    from pipeline.hub import cache_root
     from prompts.embedded import gemma_cache_path, load_tokenizer
     from prompts.presets import get_rewriter_spec
     from prompts.rewriter import Rewriter
     from prompts.templates import load_template
+    from runtime.hub import cache_root
 
     folder = gemma_cache_path(cache_root())
     tokenizer = load_tokenizer(folder)

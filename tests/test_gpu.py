@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from pipeline.loading import rewrite_target
+
 pytestmark = pytest.mark.gpu
 
 
@@ -27,5 +29,5 @@ def test_rewriter_leaves_the_gpu_when_released(tmp_path):
     engine.rewriter.release_accelerator()
     assert engine.rewriter._offloaded
     assert all(p.device.type == "cpu" for p in engine.rewriter.model.parameters())
-    engine.rewriter.rewrite("a red ball", engine.spec, seed=1)  # moved back for the next rewrite
+    engine.rewriter.rewrite("a red ball", rewrite_target(engine.spec), seed=1)  # moved back for the next rewrite
     assert not engine.rewriter._offloaded

@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture
 def gpu_check(monkeypatch):
     import benchmarks.gpu_check as gpu_check
-    from pipeline.hub import cache_root
+    from runtime.hub import cache_root
 
     monkeypatch.setenv("RR_CACHE", str(cache_root()))  # reuse the tiny models the other tests built
     return gpu_check

@@ -1,8 +1,8 @@
 import pytest
 
-from pipeline.hub import ModelUnavailableError, check_free_disk, ensure_downloaded
 from pipeline.loading import load_video
 from pipeline.presets import get_video_spec
+from runtime.hub import ModelUnavailableError, check_free_disk, ensure_downloaded
 
 
 def test_offline_real_preset_gives_a_clear_error(monkeypatch, tmp_path):

@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from pipeline.image_to_video import image_target, partner_settings
-from pipeline.images import prepare_reference_image
+from pipeline.loading import rewrite_target
 from pipeline.presets import VIDEO_PRESETS, get_video_spec
+from runtime.images import prepare_reference_image
 from tests.test_generate import probe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -327,10 +328,10 @@ def test_vision_rewriter_rewrites_with_the_image_in_view(tiny_vision_rewriter, p
 
     monkeypatch.setattr(rewriter.model, "generate", spy)
     template = load_image_template("wan", image_path=str(photo))
-    result = rewriter.rewrite("the ball rolls away", get_video_spec("tiny-random-i2v"), seed=1, template=template)
+    result = rewriter.rewrite("the ball rolls away", rewrite_target(get_video_spec("tiny-random-i2v")), seed=1, template=template)
     assert result.template_version.startswith("wan_i2v") and result.new_tokens > 0
     assert "pixel_values" in seen and "image_grid_thw" in seen
-    text_only = rewriter.rewrite("a red ball", get_video_spec("tiny-random"), seed=1)  # no image: a text rewrite
+    text_only = rewriter.rewrite("a red ball", rewrite_target(get_video_spec("tiny-random")), seed=1)  # no image: a text rewrite
     assert text_only.template_version.startswith("wan-")
 
 
@@ -360,7 +361,7 @@ def test_qwen_vl_rewriter_sees_the_image_on_cuda(tmp_path, photo):
     rewriter = load_rewriter(get_rewriter_spec("qwen2.5-vl-3b-instruct"), "cuda")
     assert rewriter.quantization == "nf4"
     template = load_image_template("wan", image_path=str(photo))
-    result = rewriter.rewrite("the ball rolls away", get_video_spec("wan2.2-ti2v-5b"), seed=1, template=template)
+    result = rewriter.rewrite("the ball rolls away", rewrite_target(get_video_spec("wan2.2-ti2v-5b")), seed=1, template=template)
     assert result.template_version.startswith("wan_i2v") and result.fallback is None
     assert "red" in result.rewritten.lower()  # it saw the red disc
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import images
-from pipeline.images import fit_image, load_reference_image, prepare_reference_image
+from runtime import images
+from runtime.images import fit_image, load_reference_image, prepare_reference_image
 
 RED = (255, 0, 0)
 

@@ -2,6 +2,7 @@ import threading
 
 import pytest
 
+from pipeline.loading import rewrite_target
 from prompts.rewriter import Cancelled, Partial, RewriteResult
 from prompts.templates import Template, load_template
 
@@ -69,7 +70,7 @@ def test_looping_output_is_rejected(tiny_engine, monkeypatch):
 
 
 def test_over_long_output_is_cut_at_sentences_and_said(tiny_engine, monkeypatch):
-    counter = tiny_engine.rewriter.counter(tiny_engine.spec)
+    counter = tiny_engine.rewriter.counter(rewrite_target(tiny_engine.spec))
     limit = counter.count(GOOD).tokens - 30
     monkeypatch.setattr(counter, "limit", limit)
     result, _, _ = run(tiny_engine, monkeypatch, [GOOD])
@@ -89,7 +90,7 @@ def test_empty_prompt_is_an_error_not_a_fallback(tiny_engine):
 
 
 def test_real_tiny_model_is_seeded(tiny_engine):
-    rw, spec = tiny_engine.rewriter, tiny_engine.spec
+    rw, spec = tiny_engine.rewriter, rewrite_target(tiny_engine.spec)
     template = load_template("wan")
     first = [t for t, _ in rw._generate(template, "a red ball", 3, None)][-1]
     again = [t for t, _ in rw._generate(template, "a red ball", 3, None)][-1]
@@ -127,19 +128,19 @@ def test_toy_world_rewrite_keeps_one_motion(tiny_engine, monkeypatch):
     )
     gen, _ = fake_generate([two_paths])
     monkeypatch.setattr(tiny_engine.rewriter, "_generate", gen)
-    *_, result = tiny_engine.rewriter.stream("a ball moving", get_video_spec("toy-world"))
+    *_, result = tiny_engine.rewriter.stream("a ball moving", rewrite_target(get_video_spec("toy-world")))
     assert result.fallback is None
     assert "left to right" in result.rewritten and "top to the bottom" not in result.rewritten
     assert any("not one scene of the toy world" in note for note in result.notes)
     # Another target has no such rule: the text stays whole
-    *_, wan = tiny_engine.rewriter.stream("a ball moving", get_video_spec("tiny-random"))
+    *_, wan = tiny_engine.rewriter.stream("a ball moving", rewrite_target(get_video_spec("tiny-random")))
     assert "top to the bottom" in wan.rewritten or wan.fallback is not None
 
 
 def test_toy_world_rewrite_check_tries_the_next_seed_and_keeps_the_first_faulted(tiny_engine, monkeypatch):
     from pipeline.presets import get_video_spec
 
-    toy = get_video_spec("toy-world")
+    toy = rewrite_target(get_video_spec("toy-world"))
     two_paths = (
         "A ball moving: a red ball rolls downwards from the left corner of the frame on a plain gray "
         "background. Soft light, a calm and simple mood, static camera, even pace."
@@ -163,9 +164,9 @@ def test_toy_world_rewrite_check_tries_the_next_seed_and_keeps_the_first_faulted
 def instruct_on_tiny():
     """The qwen2.5-3b-instruct preset through Rewriter.load, with the tiny Qwen2.5-style chat model as its download."""
     import prompts.rewriter
-    from pipeline.hub import cache_root
-    from pipeline.tiny import ensure_tiny
     from prompts.presets import get_rewriter_spec
+    from runtime.hub import cache_root
+    from runtime.tiny import ensure_tiny
 
     spec = get_rewriter_spec("qwen2.5-3b-instruct")
 
@@ -204,7 +205,7 @@ def test_instruct_preset_takes_the_chat_path_and_stops_at_the_end_of_turn(instru
         return real(**{**kwargs, "max_new_tokens": 8})
 
     monkeypatch.setattr(rw.model, "generate", generate)
-    result = rw.rewrite("a red ball", tiny_spec, seed=0)
+    result = rw.rewrite("a red ball", rewrite_target(tiny_spec), seed=0)
     assert result.rewriter == "qwen2.5-3b-instruct" and sent
     messages = load_template(tiny_spec.template_family).chat_messages("a red ball")
     chat = tok.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]

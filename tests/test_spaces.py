@@ -347,8 +347,8 @@ class FakePipe:
 def test_no_cpu_offload_on_zerogpu(monkeypatch, tmp_path, zero_gpu, expected):
     import diffusers
 
-    import pipeline.devices as devices
     import pipeline.loading as loading
+    import runtime.devices as devices
 
     pipe = FakePipe()
     monkeypatch.setattr(loading, "weights_folder", lambda spec: tmp_path)

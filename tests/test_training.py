@@ -31,7 +31,7 @@ PAIRS = [
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """The tiny causal LM's folder, built once through the app's tiny-model builder."""
-    from pipeline.tiny import ensure_tiny
+    from runtime.tiny import ensure_tiny
 
     return ensure_tiny("lm", tmp_path_factory.mktemp("cache"))
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from pipeline.loading import rewrite_target
 from pipeline.presets import get_video_spec
 from prompts.presets import get_rewriter_spec
 from prompts.rewriter import Rewriter
@@ -26,9 +27,9 @@ LOSES = KEEPS.replace("red fox", "small animal").replace("fox", "animal")  # no 
 @pytest.fixture
 def tuned_rewriter(tmp_path, monkeypatch):
     """The embedded preset over a tiny Gemma 3 in a cache folder, with a tiny adapter for the wan family."""
-    from pipeline.tiny import build_tokenizer
     from prompts import presets, rewriter
     from prompts.embedded import gemma_cache_path
+    from runtime.tiny import build_tokenizer
 
     folder = gemma_cache_path(tmp_path / "cache")
     tokenizer = build_tokenizer(folder)
@@ -71,7 +72,7 @@ def test_the_tuned_path_reads_the_training_format_and_records_the_adapter(tuned_
     seen = []
     real = tuned.model.generate
     monkeypatch.setattr(tuned.model, "generate", lambda **kw: seen.append(kw["input_ids"][0].tolist()) or real(**kw))
-    result = tuned_rewriter.rewrite(PROMPT, get_video_spec("wan2.1-t2v-1.3b"), seed=0)
+    result = tuned_rewriter.rewrite(PROMPT, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=0)
     assert seen[0] == tuned.tokenizer(f"Idea: {PROMPT}\nDescription:")["input_ids"]
     assert encode(tuned.tokenizer, PROMPT)[0][-3:] == seen[0][-4:-1]  # training's ids (this tokenizer adds </s>)
     assert result.template_version == f"tiny-wan-lora ({tuned.weights})"
@@ -81,7 +82,7 @@ def test_the_tuned_path_reads_the_training_format_and_records_the_adapter(tuned_
 def test_other_families_keep_the_base_model_and_their_template(tuned_rewriter):
     seeds = []
     scripted(tuned_rewriter, ["A red cube slides left."] * 3, seeds)
-    result = tuned_rewriter.rewrite("a red cube", get_video_spec("toy-world"), seed=0)
+    result = tuned_rewriter.rewrite("a red cube", rewrite_target(get_video_spec("toy-world")), seed=0)
     assert seeds and result.template_version == load_template("toyworld").version
     assert tuned_rewriter._tuned == {}  # the adapter was never loaded for it
 
@@ -89,14 +90,14 @@ def test_other_families_keep_the_base_model_and_their_template(tuned_rewriter):
 def test_a_rewrite_that_loses_the_users_words_is_written_again(tuned_rewriter):
     tuned, seeds = tuned_rewriter.tuned_for("wan"), []
     scripted(tuned, [LOSES, KEEPS], seeds)
-    result = tuned_rewriter.rewrite(PROMPT, get_video_spec("wan2.1-t2v-1.3b"), seed=7)
+    result = tuned_rewriter.rewrite(PROMPT, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=7)
     assert seeds == [7, 8] and result.fallback is None and result.rewritten == KEEPS
 
 
 def test_the_prompt_is_kept_when_every_try_loses_its_words(tuned_rewriter):
     tuned, seeds = tuned_rewriter.tuned_for("wan"), []
     scripted(tuned, [LOSES] * tuned.spec.attempts, seeds)
-    result = tuned_rewriter.rewrite(PROMPT, get_video_spec("wan2.1-t2v-1.3b"), seed=0)
+    result = tuned_rewriter.rewrite(PROMPT, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=0)
     assert len(seeds) == tuned.spec.attempts
     assert result.rewritten == PROMPT and result.fallback == "the rewrite lost the prompt's words: red, fox"
 
@@ -106,7 +107,7 @@ def test_without_the_words_check_the_first_rewrite_is_used(tuned_rewriter):
     tuned.spec = replace(tuned.spec, words_check=False)  # what the evaluation measures as "before the guard"
     seeds = []
     scripted(tuned, [LOSES], seeds)
-    result = tuned_rewriter.rewrite(PROMPT, get_video_spec("wan2.1-t2v-1.3b"), seed=0)
+    result = tuned_rewriter.rewrite(PROMPT, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=0)
     assert seeds == [0] and result.rewritten == LOSES
 
 
@@ -123,6 +124,6 @@ def test_each_retry_presses_harder_on_the_users_words(tuned_rewriter, monkeypatc
             super().__init__(tokenizer, prompt, prompt_length, bias, ramp)
 
     monkeypatch.setattr(prompts.rewriter, "KeepWords", Recording)
-    result = tuned_rewriter.rewrite(PROMPT, get_video_spec("wan2.1-t2v-1.3b"), seed=0)
+    result = tuned_rewriter.rewrite(PROMPT, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=0)
     assert biases == [5.0, 7.5, 10.0]  # the tiny model writes no usable rewrite: all three tries run
     assert result.rewritten == PROMPT and result.fallback is not None

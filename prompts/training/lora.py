@@ -320,8 +320,8 @@ def load_base(cache_dir: Path):
 
 
 def main(argv: list[str] | None = None) -> None:
-    from pipeline.hub import cache_root
     from prompts.training.pairs import DEFAULT_DATA, build_pairs, load_rows
+    from runtime.hub import cache_root
 
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(prog="python -m prompts.training.lora", description=__doc__.split("\n\n")[0])

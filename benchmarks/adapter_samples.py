@@ -1,7 +1,7 @@
 """Rewrites by a trained adapter on a spread of the validation split and benchmarks/user_prompts.txt, with the faults
 a reader sees (prompts.faults) counted on the outputs as they are (nothing filtered or redrawn).
 
-`python -m prompts.training.samples [--adapter DIR] [--validation N] [--prompts N] [--out FILE]` loads the base model, merges
+`python -m benchmarks.adapter_samples [--adapter DIR] [--validation N] [--prompts N] [--out FILE]` loads the base model, merges
 the adapter with peft, scores only the English vocabulary (as the shipped path does) and decodes greedily with the
 preset's repetition penalty. A look at what training taught, not the evaluation: benchmarks.rewrite_eval is that.
 """
@@ -51,13 +51,13 @@ def _share(rows: list[dict], key: str) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     from benchmarks.rewrite_eval import USER_PROMPTS, load_user_prompts
-    from pipeline.hub import cache_root
     from prompts.faults import faults
     from prompts.preservation import missing_words
     from prompts.training.pairs import DEFAULT_DATA, load_rows
     from prompts.training.splits import split
+    from runtime.hub import cache_root
 
-    parser = argparse.ArgumentParser(prog="python -m prompts.training.samples", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.adapter_samples", description=__doc__.split("\n\n")[0])
     parser.add_argument("--adapter", type=Path, default=Path("prompts/adapters/gemma-3-270m-wan-lora"))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--validation", type=int, default=10, help="validation rows, spread over the split")
