@@ -115,22 +115,23 @@ def check_rewriter_4bit(device: str, outputs: Path) -> list[Row]:
     _reset_peak(device)
     spec = replace(get_rewriter_spec("tiny-random"), quantization={device: "nf4"})
     rewriter = Rewriter.load(spec, device)
-    layers = {type(m).__name__ for m in rewriter.model.modules()}
-    problems = [] if rewriter.quantization == "nf4" and "Linear4bit" in layers else [f"not 4-bit: {sorted(layers)}"]
-    detail = f"quantization {rewriter.quantization}"
+    llm = rewriter.llm
+    layers = {type(m).__name__ for m in llm.model.modules()}
+    problems = [] if llm.quantization == "nf4" and "Linear4bit" in layers else [f"not 4-bit: {sorted(layers)}"]
+    detail = f"quantization {llm.quantization}"
     if device == "cpu":  # bitsandbytes' CPU kernels repack weights in 64-wide blocks: the tiny model's are 32
         return [_row("rewriter nf4 (bitsandbytes)", device, problems, None, None, detail + "; loaded, not run")]
-    inputs = rewriter.tokenizer(PROMPT, return_tensors="pt").to(device)
-    first = rewriter.model.generate(**inputs, max_new_tokens=8, do_sample=False)
+    inputs = llm.tokenizer(PROMPT, return_tensors="pt").to(device)
+    first = llm.model.generate(**inputs, max_new_tokens=8, do_sample=False)
     measured = _peak_gb(device)
     if device == "cuda":
         held = torch.cuda.memory_allocated()
         rewriter.release_accelerator()
         freed = held - torch.cuda.memory_allocated()
-        if rewriter.model is None or any(p.device.type != "cpu" for p in rewriter.model.parameters()):
+        if llm.model is None or any(p.device.type != "cpu" for p in llm.model.parameters()):
             problems.append("release_accelerator left it on the GPU (or dropped it)")
-        rewriter._ensure_on_device()  # what the next rewrite does first
-        again = rewriter.model.generate(**inputs, max_new_tokens=8, do_sample=False)
+        llm.ensure_on_device()  # what the next rewrite does first
+        again = llm.model.generate(**inputs, max_new_tokens=8, do_sample=False)
         if not torch.equal(first, again):
             problems.append("different tokens after the round trip to the CPU")
         detail += f"; released {freed / 2**20:.1f} MiB to the CPU and back, same tokens"
@@ -184,14 +185,14 @@ def check_tuned_rewriter(device: str, outputs: Path) -> list[Row]:
         models = {"base": rewriter, "merged": tuned}
         if not first:
             problems.append("the tuned path wrote nothing")
-        if tuned.weights == "base" or any(p.device.type != device for r in models.values() for p in r.model.parameters()):
-            problems.append(f"not merged, or not on {device}: {tuned.weights}")
-        detail = f"{len(first)} streamed updates, weights {tuned.weights}"
+        if tuned.llm.weights == "base" or any(p.device.type != device for r in models.values() for p in r.llm.model.parameters()):
+            problems.append(f"not merged, or not on {device}: {tuned.llm.weights}")
+        detail = f"{len(first)} streamed updates, weights {tuned.llm.weights}"
         if device == "cuda":
             held = torch.cuda.memory_allocated()
             rewriter.release_accelerator()
             freed = held - torch.cuda.memory_allocated()
-            if any(r.model is None or any(p.device.type != "cpu" for p in r.model.parameters()) for r in models.values()):
+            if any(r.llm.model is None or any(p.device.type != "cpu" for p in r.llm.model.parameters()) for r in models.values()):
                 problems.append("release_accelerator left a model on the GPU (or dropped it)")
             if texts() != first:
                 problems.append("different text after the round trip to the CPU")

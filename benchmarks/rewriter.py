@@ -131,6 +131,7 @@ def load_naive(spec, device: str, tokenizer_folder: Path, family: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from prompts.embedded import adapter_hash, gemma_cache_path
+    from prompts.llm import LLM
     from prompts.presets import ADAPTERS
     from prompts.rewriter import Rewriter
     from runtime.hub import cache_root
@@ -143,12 +144,12 @@ def load_naive(spec, device: str, tokenizer_folder: Path, family: str):
     )
     adapter = spec.tuned.get(family)
     if adapter is None:
-        return Rewriter(naive, model, tokenizer, device, "none")
+        return Rewriter(LLM(naive, model, tokenizer, device, "none"))
     model = PeftModel.from_pretrained(model, str(ADAPTERS / adapter)).merge_and_unload().eval()
     tuned = replace(naive, style="tuned", adapter=adapter, tuned={}, sentence_by_sentence=False)
-    rewriter = Rewriter(tuned, model, tokenizer, device, "none")
-    rewriter.weights = f"adapter-{adapter_hash(ADAPTERS / adapter)}"
-    return rewriter
+    llm = LLM(tuned, model, tokenizer, device, "none")
+    llm.weights = f"adapter-{adapter_hash(ADAPTERS / adapter)}"
+    return Rewriter(llm)
 
 
 def summarise(runs: list[dict], target, load_s: float) -> dict:

@@ -271,7 +271,7 @@ VIDEO_PRESETS: dict[str, VideoSpec] = {
                 "or black, moving left to right, right to left, up, down, bouncing, growing, shrinking, spinning "
                 "or still, on a gray, pink, teal, beige or cyan background (solid, gradient or a sky over the "
                 "ground). It follows the object and background colors a prompt states; it does not yet follow "
-                "the direction of motion (see the README's Toy world section). Anything else in a prompt is "
+                "the direction of motion (see pipeline/toyworld/README.md). Anything else in a prompt is "
                 "ignored; unstated attributes are picked at random."
             ),
             examples=(

@@ -75,7 +75,7 @@ def load_gemma_270m(
     start = time.perf_counter()
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
     with ThreadPoolExecutor(1) as pool:
-        # The tokenizer parses a 33 MB JSON; it holds the GIL meanwhile, so the overlap is small (README).
+        # The tokenizer parses a 33 MB JSON; it holds the GIL meanwhile, so the overlap is small (benchmarks/RESULTS.md).
         pending = pool.submit(load_tokenizer, folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
         weights = "base"
@@ -183,7 +183,7 @@ class FusedRMSNorm(torch.nn.Module):
     A decoded token passes 109 of these norms. On a CPU, torch's rms_norm runs as five separate tensor
     ops, while layer_norm is one kernel: the layer norm of [x, -x] has mean 0 and variance mean(x^2),
     so its first half, scaled by (1 + weight), is Gemma's norm. About 20 us a norm against 32 us for
-    rms_norm and ~50 us for transformers' version on the 2-core dev machine (README, Measured).
+    rms_norm and ~50 us for transformers' version on the 2-core dev machine (benchmarks/RESULTS.md).
     """
 
     def __init__(self, norm: torch.nn.Module):

@@ -62,7 +62,7 @@ GEMMA_3_270M = RewriterSpec(
     style="completion",
     dtype="bfloat16",
     # fp32 on CPU: int8 dynamic quantization decodes ~1.7x faster, but its rewrites drift (sim_ref 0.59
-    # against 0.69 on 30 VBench rows, README); gemma-3-270m-int8 below is that fast path.
+    # against 0.69 on 30 VBench rows, benchmarks/RESULTS.md); gemma-3-270m-int8 below is that fast path.
     quantization={"cpu": "none", "cuda": "none", "mps": "none"},
     max_new_tokens=240,
     min_new_tokens=70,
@@ -70,11 +70,11 @@ GEMMA_3_270M = RewriterSpec(
     top_k=40,
     repetition_penalty=1.1,
     # Token-by-token decode of a 270M model is too small to split across cores: on the
-    # 2-core dev machine 1 thread decoded 8-12 tokens/s and 2 threads 1.6-2 (README).
+    # 2-core dev machine 1 thread decoded 8-12 tokens/s and 2 threads 1.6-2 (benchmarks/RESULTS.md).
     cpu_threads=1,
     output_vocabulary="english",
     sentence_by_sentence=True,
-    # One draft of each sentence: two (the better kept) cost ~2x the time for a gain within noise (README).
+    # One draft of each sentence: two (the better kept) cost ~2x the time for a gain within noise (benchmarks/RESULTS.md).
     sentence_candidates=1,
     # Wan's text-to-video family: the LoRA adapter learned from reference rewrites (prompts/training/).
     tuned={"wan": "gemma-3-270m-wan-lora"},
@@ -91,7 +91,7 @@ REWRITER_PRESETS: dict[str, RewriterSpec] = {
     spec.name: spec
     for spec in (
         GEMMA_3_270M,
-        # The fast CPU path: int8 weights, the paragraph in one go (the speed figures in README).
+        # The fast CPU path: int8 weights, the paragraph in one go (the speed figures in benchmarks/RESULTS.md).
         replace(
             GEMMA_3_270M,
             name="gemma-3-270m-int8",

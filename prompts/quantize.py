@@ -26,9 +26,9 @@ def quantize_int8_dynamic(
 
     With `cache`, the int8 weights are read from that safetensors file when it was written for these
     targets, shapes, `tag` and torch version, and written there after quantizing otherwise: quantizing
-    takes seconds of a CPU load, reading the int8 weights back a fraction of that (README, Measured).
+    takes seconds of a CPU load, reading the int8 weights back a fraction of that (benchmarks/RESULTS.md).
 
-    Measured on the 2-core dev machine (README): int8 everywhere with the English output layer
+    Measured on the 2-core dev machine (benchmarks/RESULTS.md): int8 everywhere with the English output layer
     decodes ~2.5x faster than fp32 and scores the same on cleanliness and kept words. torchao's
     CPU int8 configs decoded ~5x slower than fp32 there, so this uses the older torch.ao kernels.
     """
@@ -99,7 +99,7 @@ def _load_int8(module: torch.nn.Module, names: set[str], cache: pathlib.Path, ke
 
 @contextlib.contextmanager
 def _quiet_deprecation():
-    """torch.ao's int8 kernels warn that they are deprecated; README says why they are still the choice."""
+    """torch.ao's int8 kernels warn that they are deprecated; benchmarks/RESULTS.md says why they are still the choice."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
         warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")

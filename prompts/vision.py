@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from prompts.llm import LLM
 from prompts.presets import RewriterSpec
 from prompts.rewriter import Rewriter
 from runtime.devices import bitsandbytes_supported, torch_dtype
 from runtime.hub import cache_root, ensure_downloaded
+from runtime.tiny import ensure_tiny
 
 log = logging.getLogger(__name__)
 
@@ -55,57 +57,50 @@ class ImagePromptTokenizer:
         return getattr(self.tokenizer, name)
 
 
+def load_vision_llm(spec: RewriterSpec, device: str) -> LLM:
+    """A vision-language preset as the rewriter's LLM: its tokenizer places images (ImagePromptTokenizer)."""
+    from transformers import AutoModelForImageTextToText, AutoTokenizer, Qwen2VLImageProcessorPil
+
+    # 1. Weights (a tiny local model for tests), and 4-bit nf4 where bitsandbytes runs; the vision tower
+    #    stays in bf16: small, and quantizing it costs more accuracy than it saves memory
+    folder = ensure_tiny("vl", cache_root()) if spec.source == "tiny" else ensure_downloaded(spec.hub_id, spec.download_gb)
+    quant = spec.quantization.get(device, "none")
+    kwargs: dict = {"dtype": torch_dtype(spec.dtype, device)}
+    if quant == "nf4" and bitsandbytes_supported(device):
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16 if device == "cuda" else torch.float32,
+            llm_int8_skip_modules=["visual", "lm_head"],
+        )
+        kwargs["device_map"] = device
+    else:
+        quant = "none"
+    if device == "cpu" and not spec.is_test_model:
+        log.warning("%s on CPU is slow; expect minutes per rewrite", spec.name)
+
+    # 2. Model, tokenizer (its chat template places images) and the image processor, which caps the tokens
+    model = AutoModelForImageTextToText.from_pretrained(folder, **kwargs).eval()
+    if "device_map" not in kwargs:
+        model.to(device)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = tokenizer.chat_template or _processor_chat_template(Path(folder))
+    pixels = {} if spec.is_test_model else {"max_pixels": MAX_IMAGE_PIXELS}
+    image_processor = Qwen2VLImageProcessorPil.from_pretrained(folder, **pixels)
+    return LLM(spec, model, ImagePromptTokenizer(tokenizer, image_processor), device, quant, loader=load_vision_llm)
+
+
 class VisionRewriter(Rewriter):
     """Rewrites with the image in view: image templates in "seen" mode (prompts.image_templates) put it in the
     last user turn; without an image it rewrites from text like any chat rewriter."""
 
     @classmethod
     def load(cls, spec: RewriterSpec, device: str) -> VisionRewriter:
-        from transformers import AutoModelForImageTextToText, AutoTokenizer, Qwen2VLImageProcessorPil
-
-        # 1. Weights (a tiny local model for tests), and 4-bit nf4 where bitsandbytes runs; the vision tower
-        #    stays in bf16: small, and quantizing it costs more accuracy than it saves memory
-        if spec.source == "tiny":
-            from runtime.tiny import ensure_tiny
-
-            folder = ensure_tiny("vl", cache_root())
-        else:
-            folder = ensure_downloaded(spec.hub_id, spec.download_gb)
-        quant = spec.quantization.get(device, "none")
-        kwargs: dict = {"dtype": torch_dtype(spec.dtype, device)}
-        if quant == "nf4" and bitsandbytes_supported(device):
-            import torch
-            from transformers import BitsAndBytesConfig
-
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True,
-                bnb_4bit_quant_type="nf4",
-                bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=torch.bfloat16 if device == "cuda" else torch.float32,
-                llm_int8_skip_modules=["visual", "lm_head"],
-            )
-            kwargs["device_map"] = device
-        else:
-            quant = "none"
-        if device == "cpu" and not spec.is_test_model:
-            log.warning("%s on CPU is slow; expect minutes per rewrite", spec.name)
-
-        # 2. Model, tokenizer (its chat template places images) and the image processor, which caps the tokens
-        model = AutoModelForImageTextToText.from_pretrained(folder, **kwargs).eval()
-        if "device_map" not in kwargs:
-            model.to(device)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        tokenizer.chat_template = tokenizer.chat_template or _processor_chat_template(Path(folder))
-        pixels = {} if spec.is_test_model else {"max_pixels": MAX_IMAGE_PIXELS}
-        image_processor = Qwen2VLImageProcessorPil.from_pretrained(folder, **pixels)
-        return cls(spec, model, ImagePromptTokenizer(tokenizer, image_processor), device, quant)
-
-    def _ensure_on_device(self) -> None:
-        if self._offloaded and self.model is None:  # dropped because it could not move: load it again
-            fresh = VisionRewriter.load(self.spec, self.device)
-            self.model, self.tokenizer, self._offloaded = fresh.model, fresh.tokenizer, False
-            return
-        super()._ensure_on_device()
+        return cls(load_vision_llm(spec, device))
 
 
 def _processor_chat_template(folder: Path) -> str | None:

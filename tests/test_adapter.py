@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from prompts.embedded import adapter_hash, gemma_cache_path, load_gemma_270m
+from prompts.llm import LLM
 from tests.conftest import tiny_gemma3
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -69,14 +70,13 @@ def test_prefix_kv_caches_are_keyed_by_the_weights(tmp_path):
     from prompts.rewriter import Rewriter
     from runtime.tiny import build_tokenizer
 
-    rewriter = Rewriter(get_rewriter_spec("gemma-3-270m"), tiny_gemma3(), build_tokenizer(tmp_path / "tok"), "cpu",
-                        "none")
-    rewriter.prefix_store = tmp_path
-    base = rewriter._prefill([3, 17, 42])
-    rewriter.weights = "adapter-0123456789abcdef"
-    rewriter.model = tiny_gemma3()
+    rewriter = Rewriter(LLM(get_rewriter_spec("gemma-3-270m"), tiny_gemma3(), build_tokenizer(tmp_path / "tok"), "cpu", "none"))
+    rewriter.llm.prefix_store = tmp_path
+    base = rewriter.llm.prefill([3, 17, 42])
+    rewriter.llm.weights = "adapter-0123456789abcdef"
+    rewriter.llm.model = tiny_gemma3()
     with torch.no_grad():
-        rewriter.model.model.layers[0].self_attn.k_proj.weight.mul_(2.0)  # other weights: other keys
-    tuned = rewriter._prefill([3, 17, 42])
+        rewriter.llm.model.model.layers[0].self_attn.k_proj.weight.mul_(2.0)  # other weights: other keys
+    tuned = rewriter.llm.prefill([3, 17, 42])
     assert len(list(tmp_path.glob("prefix-*.safetensors"))) == 2
     assert not torch.allclose(tuned[0][0], base[0][0])

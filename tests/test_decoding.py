@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from prompts.decoding import HoldStops, KeepWords, TopKSampler
+from prompts.generation import Draft
 from prompts.templates import load_template
 from prompts.vocabulary import SubsetHead, english_token_ids
 from tests.conftest import tiny_gemma3
@@ -176,10 +177,10 @@ def completion_rewriter(tiny_engine):
     rewriter = tiny_engine.rewriter
     saved = rewriter.spec
     rewriter.spec = replace(saved, style="completion", min_new_tokens=0)
-    rewriter._prefixes.clear()
+    rewriter.llm.prefixes.clear()
     yield rewriter
     rewriter.spec = saved
-    rewriter._prefixes.clear()
+    rewriter.llm.prefixes.clear()
 
 
 def test_prefix_cache_gives_the_same_text_as_a_full_prefill(completion_rewriter):
@@ -188,37 +189,37 @@ def test_prefix_cache_gives_the_same_text_as_a_full_prefill(completion_rewriter)
     for use_cache in (False, True):
         completion_rewriter.spec = replace(completion_rewriter.spec, prefix_cache=use_cache)
         texts[use_cache] = [
-            [t for t, _ in completion_rewriter._generate(template, idea, 11, None)][-1]
+            [t for t, _ in completion_rewriter.writer.write(Draft(template, idea, 11), None)][-1]
             for idea in ("a red ball", "two cats on a sofa, zoom in", "a storm over the sea")
         ]
     assert texts[True] == texts[False]
-    (entry,) = completion_rewriter._prefixes.values()
+    (entry,) = completion_rewriter.llm.prefixes.values()
     assert entry is not None and len(entry[0]) > 50  # the prefix really was cached and reused
 
 
 def test_prefix_cache_copies_are_independent(completion_rewriter):
     template = load_template("wan")
-    ids = completion_rewriter.tokenizer(template.completion_prompt("a red ball")[0])["input_ids"]
-    first = completion_rewriter._prefix_cache(template, ids)
-    second = completion_rewriter._prefix_cache(template, ids)
+    ids = completion_rewriter.llm.tokenizer(template.completion_prompt("a red ball")[0])["input_ids"]
+    first = completion_rewriter.llm.prefix_cache(template, ids)
+    second = completion_rewriter.llm.prefix_cache(template, ids)
     assert first is not second and first.get_seq_length() == second.get_seq_length() < len(ids)
     kept = second.layers[0].keys.clone()
     first.layers[0].keys.add_(1.0)  # a generation writing into its copy leaves every other copy alone
-    third = completion_rewriter._prefix_cache(template, ids)
+    third = completion_rewriter.llm.prefix_cache(template, ids)
     assert torch.equal(second.layers[0].keys, kept) and torch.equal(third.layers[0].keys, kept)
 
 
 def test_paragraph_end_ids_are_saved_beside_the_prefix_caches(completion_rewriter, tmp_path, monkeypatch):
-    completion_rewriter.prefix_store, completion_rewriter._stop_ids = tmp_path, None
+    completion_rewriter.llm.prefix_store, completion_rewriter.llm.stop_ids = tmp_path, None
     try:
-        ids = completion_rewriter._paragraph_end_ids()
-        assert ids and all("\n" in completion_rewriter.tokenizer.decode([i]) for i in ids)
+        ids = completion_rewriter.llm.paragraph_end_ids()
+        assert ids and all("\n" in completion_rewriter.llm.tokenizer.decode([i]) for i in ids)
         assert json.loads((tmp_path / "paragraph-ends.json").read_text())["ids"] == ids
-        completion_rewriter._stop_ids = None
-        monkeypatch.setattr(completion_rewriter.tokenizer, "get_vocab", lambda: pytest.fail("listed again"))
-        assert completion_rewriter._paragraph_end_ids() == ids
+        completion_rewriter.llm.stop_ids = None
+        monkeypatch.setattr(completion_rewriter.llm.tokenizer, "get_vocab", lambda: pytest.fail("listed again"))
+        assert completion_rewriter.llm.paragraph_end_ids() == ids
     finally:
-        completion_rewriter.prefix_store, completion_rewriter._stop_ids = None, None
+        completion_rewriter.llm.prefix_store, completion_rewriter.llm.stop_ids = None, None
 
 
 def test_top_k_sampler_over_candidates_matches_the_full_search():
@@ -246,39 +247,42 @@ def test_completion_prefix_ends_before_the_request_block_for_text_and_image_temp
 
 def test_prefix_cache_persists_across_runs_and_survives_a_damaged_file(completion_rewriter, tmp_path):
     template = load_template("wan")
-    completion_rewriter.prefix_store = tmp_path
+    completion_rewriter.llm.prefix_store = tmp_path
     try:
-        fresh = [t for t, _ in completion_rewriter._generate(template, "a red ball", 5, None)][-1]
+        fresh = [t for t, _ in completion_rewriter.writer.write(Draft(template, "a red ball", 5), None)][-1]
         (saved,) = tmp_path.glob("prefix-*.safetensors")
-        completion_rewriter._prefixes.clear()  # as after a restart: only the file remains
+        completion_rewriter.llm.prefixes.clear()  # as after a restart: only the file remains
         calls = []
-        model = completion_rewriter.model
+        model = completion_rewriter.llm.model
         real_forward = model.forward
         model.forward = lambda *a, **k: calls.append(k["input_ids"].shape[-1]) or real_forward(*a, **k)
         try:
-            again = [t for t, _ in completion_rewriter._generate(template, "a red ball", 5, None)][-1]
+            again = [t for t, _ in completion_rewriter.writer.write(Draft(template, "a red ball", 5), None)][-1]
         finally:
             del model.forward
         assert again == fresh
         assert max(calls) < 40  # the prefix (hundreds of tokens) was read, not recomputed
         saved.write_bytes(b"damaged")
-        completion_rewriter._prefixes.clear()
-        assert [t for t, _ in completion_rewriter._generate(template, "a red ball", 5, None)][-1] == fresh
+        completion_rewriter.llm.prefixes.clear()
+        assert [t for t, _ in completion_rewriter.writer.write(Draft(template, "a red ball", 5), None)][-1] == fresh
         assert saved.stat().st_size > 1000  # rewritten
     finally:
-        completion_rewriter.prefix_store = None
+        completion_rewriter.llm.prefix_store = None
 
 
 def test_rewriter_searches_only_the_english_subset_when_its_output_layer_has_one(completion_rewriter):
     from prompts.vocabulary import restrict_output
 
-    assert completion_rewriter._sampling([0], 10)["logits_processor"][1].candidates is None
-    model = completion_rewriter.model
+    def sampler():
+        draft = Draft(load_template("wan"), "a red ball", 0)
+        return completion_rewriter.writer.sampling(completion_rewriter.writer._inputs(draft, None, print))["logits_processor"][-1]
+
+    assert sampler().candidates is None
+    model = completion_rewriter.llm.model
     full_head = model.get_output_embeddings()
     try:
         restrict_output(model, list(range(0, model.config.vocab_size, 2)), int8=False)
-        sampler = completion_rewriter._sampling([0], 10)["logits_processor"][1]
-        assert torch.equal(sampler.candidates, model.get_output_embeddings().ids)
+        assert torch.equal(sampler().candidates, model.get_output_embeddings().ids)
     finally:
         model.set_output_embeddings(full_head)
 

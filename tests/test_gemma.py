@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.loading import rewrite_target
 from prompts.cleaning import problems
+from prompts.llm import LLM
 from prompts.preservation import missing_words
 from prompts.topic import shown_as_text
 
@@ -42,8 +43,8 @@ def gemma_rules(gemma):
     from prompts.rewriter import Rewriter
 
     rewriter, target = gemma
-    rules = Rewriter(replace(rewriter.spec, tuned={}), rewriter.model, rewriter.tokenizer, "cpu", rewriter.quantization)
-    rules.prefix_store = rewriter.prefix_store
+    rules = Rewriter(LLM(replace(rewriter.spec, tuned={}), rewriter.llm.model, rewriter.llm.tokenizer, "cpu", rewriter.llm.quantization))
+    rules.llm.prefix_store = rewriter.llm.prefix_store
     return rules, target
 
 
@@ -141,7 +142,7 @@ def test_training_and_the_tuned_path_give_the_model_the_same_ids(gemma):
     from prompts.templates import tuned_prompt
     from prompts.training.lora import encode
 
-    tokenizer = gemma[0].tokenizer
+    tokenizer = gemma[0].llm.tokenizer
     for prompt in PROMPTS:
         assert encode(tokenizer, prompt)[0] == tokenizer(tuned_prompt(prompt))["input_ids"], prompt
 
@@ -192,7 +193,7 @@ def test_fast_tokenizer_matches_auto_tokenizer(gemma):
     from prompts.embedded import gemma_cache_path
     from runtime.hub import cache_root
 
-    fast, auto = gemma[0].tokenizer, AutoTokenizer.from_pretrained(gemma_cache_path(cache_root()))
+    fast, auto = gemma[0].llm.tokenizer, AutoTokenizer.from_pretrained(gemma_cache_path(cache_root()))
     for text in [*PROMPTS, "Idea: x\nDescription: “Quoted” émigré café, 東京 at 3:45pm!\n\n", ""]:
         assert fast(text)["input_ids"] == auto(text)["input_ids"], text
         ids = auto(text)["input_ids"]
@@ -241,10 +242,10 @@ def test_prefix_cache_with_sliding_layers_gives_the_full_prefill_text():
     tokenizer = load_tokenizer(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     spec = replace(get_rewriter_spec("gemma-3-270m"), quantization={"cpu": "none"}, output_vocabulary="full")
-    rewriter, template = Rewriter(spec, model, tokenizer, "cpu", "none"), load_template("wan")
+    rewriter, template = Rewriter(LLM(spec, model, tokenizer, "cpu", "none")), load_template("wan")
     for prompt in PROMPTS[:2]:
         ids = tokenizer(template.completion_prompt(prompt)[0], return_tensors="pt")
-        cache = rewriter._prefix_cache(template, ids["input_ids"][0].tolist())
+        cache = rewriter.llm.prefix_cache(template, ids["input_ids"][0].tolist())
         assert cache is not None and cache.get_seq_length() > model.config.sliding_window
         with torch.inference_mode():
             plain = model.generate(**ids, do_sample=False, max_new_tokens=30)
@@ -264,7 +265,7 @@ def test_real_rewrite_keeps_the_draft_the_judge_ranks_first(gemma_rules, monkeyp
         judged.append((list(sentences), sentences[-1]))
         return [float(k) for k in range(len(sentences))]
 
-    monkeypatch.setattr(rewriter, "_channel", last_wins)
+    monkeypatch.setattr(rewriter.writer, "channel", last_wins)
     monkeypatch.setattr(rewriter, "spec", replace(rewriter.spec, sentence_candidates=drafts))
     result = rewriter.rewrite(PROMPTS[1], target, seed=4)
     assert result.fallback is None, result.fallback
@@ -286,8 +287,8 @@ def test_channel_judge_prefers_a_sentence_about_the_idea(gemma_rules):
         " The hamster runs faster and faster inside the squeaking wheel.",
         " Her grandmother knitted a wool scarf by the fire.",
     ]
-    scores = rewriter._channel(sentences, idea)
+    scores = rewriter.writer.channel(sentences, idea)
     assert len(scores) == 3 and all(s < 0 for s in scores)
     assert max(range(3), key=scores.__getitem__) == 1, scores
     # tokens the English output layer cannot score are left out for every draft alike, not -inf
-    assert all(s > float("-inf") for s in rewriter._channel(sentences, "東京 a hamster"))
+    assert all(s > float("-inf") for s in rewriter.writer.channel(sentences, "東京 a hamster"))

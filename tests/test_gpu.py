@@ -27,7 +27,7 @@ def test_rewriter_leaves_the_gpu_when_released(tmp_path):
 
     engine = Engine.load("tiny-random", "tiny-random", tmp_path, device="cuda")
     engine.rewriter.release_accelerator()
-    assert engine.rewriter._offloaded
-    assert all(p.device.type == "cpu" for p in engine.rewriter.model.parameters())
+    assert engine.rewriter.llm.offloaded
+    assert all(p.device.type == "cpu" for p in engine.rewriter.llm.model.parameters())
     engine.rewriter.rewrite("a red ball", rewrite_target(engine.spec), seed=1)  # moved back for the next rewrite
-    assert not engine.rewriter._offloaded
+    assert not engine.rewriter.llm.offloaded

@@ -309,8 +309,8 @@ def test_vision_rewriter_puts_the_image_tokens_and_pixels_in_its_prompt(tiny_vis
     rewriter = tiny_vision_rewriter
     assert type(rewriter).__name__ == "VisionRewriter"
     template = load_image_template("wan", image_path=str(photo))
-    inputs = rewriter.tokenizer.apply_chat_template(template.chat_messages("the ball rolls away"), return_dict=True)
-    image_id = rewriter.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    inputs = rewriter.llm.tokenizer.apply_chat_template(template.chat_messages("the ball rolls away"), return_dict=True)
+    image_id = rewriter.llm.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     grid = inputs["image_grid_thw"][0]
     assert int((inputs["input_ids"] == image_id).sum()) == int(grid.prod()) // 4 > 0  # one per merged 2x2 patch
     assert inputs["pixel_values"].shape[0] == int(grid.prod())
@@ -320,13 +320,13 @@ def test_vision_rewriter_rewrites_with_the_image_in_view(tiny_vision_rewriter, p
     from prompts.image_templates import load_image_template
 
     rewriter, seen = tiny_vision_rewriter, {}
-    generate = rewriter.model.generate
+    generate = rewriter.llm.model.generate
 
     def spy(**kwargs):
         seen.update(kwargs)
         return generate(**kwargs)
 
-    monkeypatch.setattr(rewriter.model, "generate", spy)
+    monkeypatch.setattr(rewriter.llm.model, "generate", spy)
     template = load_image_template("wan", image_path=str(photo))
     result = rewriter.rewrite("the ball rolls away", rewrite_target(get_video_spec("tiny-random-i2v")), seed=1, template=template)
     assert result.template_version.startswith("wan_i2v") and result.new_tokens > 0
@@ -359,7 +359,7 @@ def test_qwen_vl_rewriter_sees_the_image_on_cuda(tmp_path, photo):
     from prompts.vision import load_rewriter
 
     rewriter = load_rewriter(get_rewriter_spec("qwen2.5-vl-3b-instruct"), "cuda")
-    assert rewriter.quantization == "nf4"
+    assert rewriter.llm.quantization == "nf4"
     template = load_image_template("wan", image_path=str(photo))
     result = rewriter.rewrite("the ball rolls away", rewrite_target(get_video_spec("wan2.2-ti2v-5b")), seed=1, template=template)
     assert result.template_version.startswith("wan_i2v") and result.fallback is None

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from benchmarks.rewrite_eval import attribute_kept, main, sample, score
+from pipeline.loading import rewrite_target
 from pipeline.presets import get_video_spec
 from prompts.preservation import stems
 
@@ -46,7 +47,7 @@ def test_attribute_phrases_match_by_stems_in_order():
 
 
 def test_score_counts_defects():
-    target = get_video_spec("tiny-random")
+    target = rewrite_target(get_video_spec("tiny-random"))
     s = score("a red ball", "Sure! Here is a blue ball.", {"color_en": "red"}, target)
     assert not s["clean"] and not s["keep_all"] and s["attr"] == [False] and not s["in_range"]
 
@@ -181,7 +182,7 @@ def test_user_prompts_file_has_40_prompts_under_kinds():
 
 
 def test_score_reports_the_faults_a_reader_sees():
-    target = get_video_spec("tiny-random")
+    target = rewrite_target(get_video_spec("tiny-random"))
     s = score(
         "a red ball", "A red ball, camera pans left. The smell of rubber. A girl kicks it.", None, target, "A red ball."
     )

@@ -27,7 +27,7 @@ LOSES = KEEPS.replace("red fox", "small animal").replace("fox", "animal")  # no 
 @pytest.fixture
 def tuned_rewriter(tmp_path, monkeypatch):
     """The embedded preset over a tiny Gemma 3 in a cache folder, with a tiny adapter for the wan family."""
-    from prompts import presets, rewriter
+    from prompts import llm, presets
     from prompts.embedded import gemma_cache_path
     from runtime.tiny import build_tokenizer
 
@@ -35,7 +35,7 @@ def tuned_rewriter(tmp_path, monkeypatch):
     tokenizer = build_tokenizer(folder)
     tiny_gemma3(vocab_size=len(tokenizer)).save_pretrained(folder)  # it can generate with that tokenizer
     write_adapter(tmp_path / "adapters" / "tiny-wan-lora", seed=1)
-    monkeypatch.setattr(rewriter, "cache_root", lambda: tmp_path / "cache")
+    monkeypatch.setattr(llm, "cache_root", lambda: tmp_path / "cache")
     monkeypatch.setattr(presets, "ADAPTERS", tmp_path / "adapters")
     spec = replace(get_rewriter_spec("gemma-3-270m"), quantization={"cpu": "none"}, output_vocabulary="full",
                    tuned={"wan": "tiny-wan-lora"})  # fmt: skip
@@ -45,11 +45,11 @@ def tuned_rewriter(tmp_path, monkeypatch):
 def scripted(rewriter: Rewriter, texts: list[str], seeds: list[int]) -> None:
     """Make `rewriter` write texts[k] on its k-th generation and record each seed."""
 
-    def generate(template, prompt, seed, cancel, max_words=0, attempt=0):
-        seeds.append(seed)
+    def generate(draft, cancel=None):
+        seeds.append(draft.seed)
         yield texts[len(seeds) - 1], 90
 
-    rewriter._generate = generate
+    rewriter.writer.write = generate
 
 
 def test_a_family_with_an_adapter_is_rewritten_by_the_merged_model(tuned_rewriter):
@@ -58,11 +58,11 @@ def test_a_family_with_an_adapter_is_rewritten_by_the_merged_model(tuned_rewrite
 
     tuned = tuned_rewriter.tuned_for("wan")
     assert tuned is not None and tuned is tuned_rewriter.tuned_for("wan")  # loaded once
-    assert tuned.spec.style == "tuned" and tuned.weights == f"adapter-{adapter_hash(ADAPTERS / 'tiny-wan-lora')}"
+    assert tuned.spec.style == "tuned" and tuned.llm.weights == f"adapter-{adapter_hash(ADAPTERS / 'tiny-wan-lora')}"
     assert tuned_rewriter.tuned_for("toyworld") is None and tuned_rewriter.tuned_for("wan_i2v") is None
     ids = torch.tensor([[3, 17, 42, 8]])
     with torch.inference_mode():  # the adapter changed the weights: not the base model under another name
-        assert not torch.allclose(tuned.model(input_ids=ids).logits, tuned_rewriter.model(input_ids=ids).logits)
+        assert not torch.allclose(tuned.llm.model(input_ids=ids).logits, tuned_rewriter.llm.model(input_ids=ids).logits)
 
 
 def test_the_tuned_path_reads_the_training_format_and_records_the_adapter(tuned_rewriter, monkeypatch):
@@ -70,12 +70,12 @@ def test_the_tuned_path_reads_the_training_format_and_records_the_adapter(tuned_
 
     tuned = tuned_rewriter.tuned_for("wan")
     seen = []
-    real = tuned.model.generate
-    monkeypatch.setattr(tuned.model, "generate", lambda **kw: seen.append(kw["input_ids"][0].tolist()) or real(**kw))
+    real = tuned.llm.model.generate
+    monkeypatch.setattr(tuned.llm.model, "generate", lambda **kw: seen.append(kw["input_ids"][0].tolist()) or real(**kw))
     result = tuned_rewriter.rewrite(PROMPT, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=0)
-    assert seen[0] == tuned.tokenizer(f"Idea: {PROMPT}\nDescription:")["input_ids"]
-    assert encode(tuned.tokenizer, PROMPT)[0][-3:] == seen[0][-4:-1]  # training's ids (this tokenizer adds </s>)
-    assert result.template_version == f"tiny-wan-lora ({tuned.weights})"
+    assert seen[0] == tuned.llm.tokenizer(f"Idea: {PROMPT}\nDescription:")["input_ids"]
+    assert encode(tuned.llm.tokenizer, PROMPT)[0][-3:] == seen[0][-4:-1]  # training's ids (this tokenizer adds </s>)
+    assert result.template_version == f"tiny-wan-lora ({tuned.llm.weights})"
     assert "tiny-wan-lora for wan targets" in tuned_rewriter.describe()
 
 
@@ -112,7 +112,7 @@ def test_without_the_words_check_the_first_rewrite_is_used(tuned_rewriter):
 
 
 def test_each_retry_presses_harder_on_the_users_words(tuned_rewriter, monkeypatch):
-    import prompts.rewriter
+    import prompts.generation
     from prompts.decoding import KeepWords
 
     tuned, biases = tuned_rewriter.tuned_for("wan"), []
@@ -123,7 +123,7 @@ def test_each_retry_presses_harder_on_the_users_words(tuned_rewriter, monkeypatc
             biases.append(bias)
             super().__init__(tokenizer, prompt, prompt_length, bias, ramp)
 
-    monkeypatch.setattr(prompts.rewriter, "KeepWords", Recording)
+    monkeypatch.setattr(prompts.generation, "KeepWords", Recording)
     result = tuned_rewriter.rewrite(PROMPT, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=0)
     assert biases == [5.0, 7.5, 10.0]  # the tiny model writes no usable rewrite: all three tries run
     assert result.rewritten == PROMPT and result.fallback is not None

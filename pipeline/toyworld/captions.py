@@ -272,7 +272,7 @@ def drawable_scene(text: str, opening: str = "") -> tuple[str, str | None]:
     rewrite's own choices of shape, color, motion and background; of its other sentences, those that
     name none of that (light, mood, lens, camera) follow. The model follows that grammar
     (0.98 of clips drew the stated direction) far better than small rewriters' paraphrases of it
-    ("rolls steadily from the left edge across to the right": README, Toy world).
+    ("rolls steadily from the left edge across to the right": pipeline/toyworld/README.md).
     """
     text, note = world_scene(text)
     sentences = re.split(r"(?<=[.!?])\s+", text.strip())
@@ -305,7 +305,7 @@ def drawable_scene(text: str, opening: str = "") -> tuple[str, str | None]:
         style = "horizon" if _SKY.search(lower) else "gradient" if _GRADIENT.search(lower) else "solid"
         clause += " " + BACKGROUND_PHRASES[style][0].format(c=said["background"])
     # Later sentences stay only as filler (light, mood, lens, camera): a sentence that names the scene again
-    # in its own words pulls the model off the stated path (README, Toy world: 0.63 of clips with them, 0.87
+    # in its own words pulls the model off the stated path (pipeline/toyworld/README.md: 0.63 of clips with them, 0.87
     # with the restated sentence alone).
     filler = [s for s in sentences[1:] if not _SCENE_WORDS.search(s.lower())]
     if opening:
