@@ -8,13 +8,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from demo.inputs import refused, render_settings, reporter, whole
-from demo.sessions import Sessions, session_id, stopped
+from demo.actions import Action, Call, settings_of
+from demo.inputs import RenderJob
 from pipeline.engine import Engine
 from prompts.cleaning import words_label
 from prompts.preservation import content_words, stems
-from prompts.rewriter import Cancelled
-from runtime.hub import ModelUnavailableError
 
 ADDED = "added"  # the HighlightedText label of words the rewrite added
 
@@ -83,50 +81,26 @@ def side_info(engine: Engine, text: str, timings: dict) -> str:
     return f"{words_label(text or '')} · {count.label()}" + (f" · {spent}" if spent else "")
 
 
-def compare_handlers(engine: Engine, sessions: Sessions):
-    """(compare, details): the /compare endpoint and the private filler of highlights and counts."""
-    spec = engine.spec
-    sizes = spec.sizes
+def compare(engine: Engine, job: RenderJob, call: Call) -> tuple:
+    """Render the prompt as written and rewritten with one seed and the same settings (rewriting first
+    when `rewritten` is empty); with a reference `image`, both start from it. Returns both videos, both
+    prompts, the seed and the sidecar."""
+    result = engine.compare(
+        job.prompt, rewritten=job.rewritten or None, rewrite_seed=job.rewrite_seed, image_path=job.image or None,
+        image_fit=job.image_fit, image_description=job.image_description or None, progress=call.progress,
+        cancel=call.cancel, session=call.session, **settings_of(job),
+    )
+    if result.rewrite.get("fallback"):
+        gr.Warning(f"The rewriter kept part of your prompt: {result.rewrite['fallback']}")
+    return (result.raw.video_path, result.rewritten.video_path, result.raw.prompt_used,
+            result.rewritten.prompt_used, result.seed, result.sidecar_path)
 
-    def compare(
-        prompt: str,
-        rewritten: str = "",
-        image: str | None = None,
-        seed: float = -1,
-        height: float = sizes["16:9"][0],
-        width: float = sizes["16:9"][1],
-        num_frames: float = spec.num_frames,
-        num_inference_steps: float = spec.num_inference_steps,
-        guidance_scale: float = spec.guidance_scale,
-        negative_prompt: str = spec.negative_prompt,
-        rewrite_seed: float = 0,
-        image_fit: str = "crop",
-        image_description: str = "",
-        request: gr.Request = None,
-        progress=gr.Progress(track_tqdm=True),
-    ):
-        """Render the prompt as written and rewritten with one seed and the same settings (rewriting first
-        when `rewritten` is empty); with a reference `image`, both start from it. Returns both videos, both
-        prompts, the seed and the sidecar."""
-        settings = render_settings(seed, height, width, num_frames, num_inference_steps, guidance_scale, negative_prompt)
-        cancel = sessions.current(request)
-        if cancel.is_set():  # stopped while it waited for the GPU, or during its rewrite
-            return stopped("Compare", 6)
-        try:
-            result = engine.compare(
-                prompt, rewritten=rewritten or None, rewrite_seed=whole(rewrite_seed, "rewrite seed"),
-                image_path=image or None, image_fit=image_fit, image_description=image_description or None,
-                progress=reporter(progress), cancel=cancel,
-                session=session_id(request), **settings,
-            )
-        except (ValueError, ModelUnavailableError, FileExistsError) as err:
-            raise refused(str(err)) from None
-        except Cancelled:
-            return stopped("Compare", 6)
-        if result.rewrite.get("fallback"):
-            gr.Warning(f"The rewriter kept part of your prompt: {result.rewrite['fallback']}")
-        return (result.raw.video_path, result.rewritten.video_path, result.raw.prompt_used,
-                result.rewritten.prompt_used, result.seed, result.sidecar_path)
+
+COMPARE = Action("compare", "Compare", 6, compare, skips=("use_raw", "count"))
+
+
+def compare_details(engine: Engine):
+    """The private filler of the highlights and counts, from the prompts and the sidecar /compare returned."""
 
     def details(raw: str, rewritten: str, sidecar: str | None):
         runs = json.loads(Path(sidecar).read_text()).get("runs", {}) if sidecar else {}
@@ -137,4 +111,4 @@ def compare_handlers(engine: Engine, sessions: Sessions):
             side_info(engine, rewritten, runs.get("rewritten", {}).get("timings", {})),
         )
 
-    return compare, details
+    return details

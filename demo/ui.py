@@ -4,52 +4,157 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+from gradio.events import Dependency
 
-from demo.compare_view import compare_handlers, compare_layout
+from demo.actions import Action, Call, action_body, settings_of
+from demo.compare_view import COMPARE, compare_details
 from demo.config import GPU_MAX_SECONDS
+from demo.create_tab import CreateTab, counts_handler, create_tab
 from demo.gallery_tab import gallery_tab
-from demo.image_panel import image_handlers
-from demo.inputs import refused, render_settings, reporter, whole
-from demo.sessions import GPU, Sessions, session_id, stopped
-from demo.variations_view import selected_seed, variations_handlers, variations_layout
+from demo.image_panel import ImageHandlers, image_handlers
+from demo.inputs import RenderJob, refused, whole
+from demo.sessions import GPU, Sessions, stopped
+from demo.variations_view import VARIATIONS, pick_handler, selected_seed
 from demo.zerogpu import GpuTime, on_zerogpu
 from pipeline.engine import Engine
 from pipeline.gallery import private_runs
-from pipeline.presets import ASPECTS
-from pipeline.request import GUIDANCE_RANGE, MAX_DESCRIPTION_CHARS, MAX_PROMPT_CHARS, MAX_SEED, STEPS_RANGE, random_seed
-from prompts.cleaning import word_count, words_label
+from pipeline.request import random_seed
 from prompts.rewriter import Cancelled, RewriteResult
-from runtime.hub import ModelUnavailableError
 
-EXAMPLES = [
-    "a unicorn eating spaghetti",
-    "a paper boat drifting down a rainy street gutter, camera follows it",
-    "two astronauts playing chess on the moon, zoom in",
-    "a neon sign that says \"open late\" flickering in the rain",
-    "an origami crane unfolding into a real bird, slow motion",
-]
+FILL_INPUTS = ("prompt", "rewritten", "use_raw", "rewrite_seed", "image", "image_description")  # what a rewrite reads
 
 
 def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int = GPU_MAX_SECONDS) -> gr.Blocks:
     """The app's Blocks. `private`: each browser session sees only its own runs (None: RR_PRIVATE_RUNS,
     on by default on a Hugging Face Space). On ZeroGPU every GPU handler asks for at most `gpu_max_seconds`."""
-    spec = engine.spec
     # On ZeroGPU the GPU handlers run in a forked worker: Stop reaches them through a file
     stop_dir = Path(tempfile.mkdtemp(prefix="rr-stop-")) if on_zerogpu() else None
     sessions = Sessions(private_runs(None) if private is None else private, stop_dir)
-    sizes = spec.sizes
-    gpu_time = GpuTime(spec, engine.gallery, gpu_max_seconds)
-    compare, compare_details = compare_handlers(engine, sessions)
-    compare = gpu_time.wrap("compare", compare)
-    variations, pick_variation = variations_handlers(engine, sessions)
-    variations = gpu_time.wrap("variations", variations)
-    pick_variation = gpu_time.wrap("variation", pick_variation)
+    gpu_time = GpuTime(engine.spec, engine.gallery, gpu_max_seconds)
     images = image_handlers(engine)
+    rewrite = gpu_time.wrap("rewrite", rewrite_handler(engine, sessions, images))
+    with gr.Blocks(title="Rewrite & Render") as demo:
+        status = header(engine)
+        with gr.Tabs():
+            with gr.Tab("Create", id="create"):
+                tab = create_tab(engine, images)
+            gallery_tab(engine, sessions, gpu_time)
 
-    # -- handlers ----------------------------------------------------------------------------------
+        # Each click begins its job at once (sessions.start_on), so Stop ends it even while it waits in the queue
+        p, r, i, cv, vv = tab.prompt, tab.result, tab.image, tab.compare, tab.variations
+        sessions.start_on(p.rewrite_btn.click).then(
+            rewrite, [p.prompt, tab.settings.rewrite_seed, i.image, i.description], [r.rewritten, r.rewrite_note],
+            api_name="rewrite", concurrency_id=GPU,
+        )
+        wired = Wiring(engine, sessions, gpu_time, fill_handler(engine, rewrite), tab)
+        generated = wired.action(GENERATE, p.generate_btn, r.outputs)
+        generated.success(images.after_render, r.sidecar, [status, i.view], api_visibility="private", queue=False)
+        generated.success(_shown, r.seed_used, r.seed_used, api_visibility="private", queue=False)
+        compared = wired.action(COMPARE, p.compare_btn, cv.api_outputs)
+        compared.success(images.after_render, cv.sidecar, [status, i.view], api_visibility="private", queue=False)
+        compared.success(compare_details(engine), [cv.raw_prompt, cv.rewritten_prompt, cv.sidecar], cv.detail_outputs,
+                         api_visibility="private", queue=False)
+        wired.action(VARIATIONS, p.variations_btn, vv.api_outputs)
+        pick = gpu_time.wrap("variation", pick_handler(engine, sessions))
+        picked = vv.gallery.select(selected_seed, vv.seeds, vv.pick_seed, api_visibility="private", queue=False)
+        sessions.start_on(picked.success).then(
+            pick, [vv.run_id, vv.pick_seed], r.outputs, api_visibility="private", concurrency_id=GPU,
+        ).success(_shown, r.seed_used, r.seed_used, api_visibility="private", queue=False)
+        sessions.start_on(vv.pick_btn.click).then(
+            pick, [vv.run_id, vv.pick_seed], r.outputs, api_name="variation", concurrency_id=GPU,
+        ).success(_shown, r.seed_used, r.seed_used, api_visibility="private", queue=False)
+        p.stop_btn.click(stop_handler(sessions), None, None, api_name="stop", queue=False)
+        wire_helpers(engine, images, tab, status)
+    return demo
+
+
+# -- layout and events ----------------------------------------------------------------------------
+def header(engine: Engine) -> gr.Markdown:
+    """The title, the status line (returned), and notes on the video model."""
+    spec = engine.spec
+    gr.Markdown("# Rewrite & Render\nType a short idea; an LLM rewrites it into a detailed scene "
+                "description (edit it freely), and the video model renders it.")
+    status = gr.Markdown(f"**Status:** {engine.status()}", elem_id="status")
+    if spec.is_test_model:
+        gr.Markdown(f"⚠️ `{spec.name}` is an offline test model: its videos are noise. "
+                    "Start with `--video wan2.1-t2v-1.3b` on a CUDA GPU for real videos.")
+    if spec.about:
+        gr.Markdown(spec.about, elem_id="model-about")
+    return status
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What wiring a render action needs: the engine and sessions, GPU time, the rewrite filler, the tab."""
+
+    engine: Engine
+    sessions: Sessions
+    gpu_time: GpuTime
+    fill: Callable  # fill_handler's body
+    tab: CreateTab
+
+    def action(self, action: Action, button: gr.Button, outputs: list) -> Dependency:
+        """`button` fills an empty rewrite box first (streamed, so the user sees it; only then does it ask for a
+        GPU on ZeroGPU), then runs `action` (the endpoint /NAME) on the form's inputs it takes."""
+        form = self.tab.form().without(*action.skips)
+        fill = form.only(*FILL_INPUTS)
+        result = self.tab.result
+        filled = self.sessions.start_on(button.click).then(
+            fill.handler(f"fill_rewrite_for_{action.name}", self.fill, "Fill an empty rewrite box."), fill.components,
+            [result.rewritten, result.rewrite_note], api_visibility="private", concurrency_id=GPU,
+        )
+        handler = form.handler(action.name, action_body(self.engine, self.sessions, action), action.run.__doc__)
+        return filled.success(self.gpu_time.wrap(action.name, handler), form.components, outputs,
+                              api_name=action.name, concurrency_id=GPU)
+
+
+def wire_helpers(engine: Engine, images: ImageHandlers, tab: CreateTab, status: gr.Markdown) -> None:
+    """The private helpers: word counts, notes, the image preview, aspect and duration to size and frames, the
+    seed button."""
+    p, s, r, i = tab.prompt, tab.settings, tab.result, tab.image
+    r.rewritten.change(counts_handler(engine), r.rewritten, r.counts, api_visibility="private", show_progress="hidden",
+                       queue=False, trigger_mode="always_last")
+    for edited in (p.prompt.input, r.rewritten.input):  # the note was about the rewrite of an earlier text
+        edited(lambda: "", None, r.rewrite_note, api_visibility="private", queue=False, show_progress="hidden")
+    preview_inputs = [i.image, i.fit, s.height, s.width, i.description]
+    for trigger in (i.image.change, i.fit.change, s.height.change, s.width.change):
+        # queued (not queue=False): an unreadable file must reach the user as an error toast
+        trigger(images.preview, preview_inputs, [i.view, status], api_visibility="private",
+                trigger_mode="always_last", show_progress="hidden")
+    i.description.change(images.note, [i.image, i.description], i.note, api_visibility="private", queue=False,
+                         show_progress="hidden")
+    i.image.change(images.note, [i.image, i.description], i.note, api_visibility="private", queue=False)
+    s.aspect.change(lambda aspect: engine.spec.sizes[aspect], s.aspect, [s.height, s.width], api_visibility="private",
+                    queue=False)
+    s.duration.change(engine.spec.frames_for_seconds, s.duration, s.frames, api_visibility="private", queue=False)
+    s.randomize.click(lambda: gr.Number(value=random_seed()), None, s.seed, api_visibility="private", queue=False)
+
+
+# -- handlers --------------------------------------------------------------------------------------
+def generate(engine: Engine, job: RenderJob, call: Call) -> tuple:
+    """Render a video. Uses `rewritten` if given, else rewrites `prompt` first (unless use_raw). With a
+    reference `image` the video starts from it (fitted by `image_fit`: crop or pad), on the image-capable
+    preset (a text-only preset's declared partner)."""
+    result = engine.generate(
+        job.prompt, rewritten=job.rewritten or None, use_raw=job.use_raw, rewrite_seed=job.rewrite_seed,
+        image_path=job.image or None, image_fit=job.image_fit, image_description=job.image_description or None,
+        progress=call.progress, cancel=call.cancel, session=call.session, **settings_of(job),
+    )
+    memory_notices(result.sidecar_path)
+    return result.video_path, result.prompt_used, result.seed, result.sidecar_path
+
+
+GENERATE = Action("generate", "Generation", 4, generate, skips=("count",))
+
+
+def rewrite_handler(engine: Engine, sessions: Sessions, images: ImageHandlers):
+    """The /rewrite endpoint: the rewrite streamed into the box, with a note on why the prompt was kept."""
+
     def rewrite(prompt: str, rewrite_seed: float = 0, image: str | None = None, image_description: str = "",
                 request: gr.Request = None, progress=gr.Progress()):
         """Rewrite a short prompt into a detailed scene description for the video model. Returns the rewrite and
@@ -87,86 +192,23 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
             (gr.Warning if note.startswith("Kept") else gr.Info)(note)
         yield result.rewritten, "\n\n".join(notes)
 
-    rewrite = gpu_time.wrap("rewrite", rewrite)
+    return rewrite
 
-    def generate(
-        prompt: str,
-        rewritten: str = "",
-        use_raw: bool = False,
-        image: str | None = None,
-        seed: float = -1,
-        height: float = sizes["16:9"][0],
-        width: float = sizes["16:9"][1],
-        num_frames: float = spec.num_frames,
-        num_inference_steps: float = spec.num_inference_steps,
-        guidance_scale: float = spec.guidance_scale,
-        negative_prompt: str = spec.negative_prompt,
-        rewrite_seed: float = 0,
-        image_fit: str = "crop",
-        image_description: str = "",
-        request: gr.Request = None,
-        progress=gr.Progress(track_tqdm=True),
-    ):
-        """Render a video. Uses `rewritten` if given, else rewrites `prompt` first (unless use_raw). With a
-        reference `image` the video starts from it (fitted by `image_fit`: crop or pad), on the image-capable
-        preset (a text-only preset's declared partner)."""
-        settings = render_settings(seed, height, width, num_frames, num_inference_steps, guidance_scale, negative_prompt)
-        cancel = sessions.current(request)
-        if cancel.is_set():  # stopped while it waited for the GPU, or during its rewrite
-            return stopped("Generation", 4)
-        try:
-            result = engine.generate(
-                prompt,
-                rewritten=rewritten,
-                use_raw=bool(use_raw),
-                rewrite_seed=whole(rewrite_seed, "rewrite seed"),
-                image_path=image or None,
-                image_fit=image_fit,
-                image_description=image_description or None,
-                progress=reporter(progress),
-                cancel=cancel,
-                session=session_id(request),
-                **settings,
-            )
-        except (ValueError, ModelUnavailableError) as err:
-            raise refused(str(err)) from None
-        except Cancelled:
-            return stopped("Generation", 4)
-        memory_notices(result.sidecar_path)
-        return result.video_path, result.prompt_used, result.seed, result.sidecar_path
 
-    generate = gpu_time.wrap("generate", generate)
+def fill_handler(engine: Engine, rewrite):
+    """The body that fills an empty rewrite box before a render: `rewrite`, streamed, unless the job renders the
+    prompt as written, already has a rewrite, or no rewriter is loaded."""
 
-    def fill_rewrite(prompt: str, rewritten: str, use_raw: bool, rewrite_seed: float, image: str | None = None,
-                     image_description: str = "", request: gr.Request = None, progress=gr.Progress()):
-        # Generate with an empty box: stream the rewrite into it first, so the user sees it (only then does
-        # it ask for a GPU on ZeroGPU).
-        if use_raw or (rewritten or "").strip() or engine.rewriter is None:
+    def fill(job: RenderJob, request: gr.Request | None, progress: gr.Progress):
+        if job.use_raw or (job.rewritten or "").strip() or engine.rewriter is None:
             yield gr.skip(), gr.skip()
             return
-        yield from rewrite(prompt, rewrite_seed, image, image_description, request, progress)
+        yield from rewrite(job.prompt, job.rewrite_seed, job.image, job.image_description, request, progress)
 
-    def fill_rewrite_for_compare(prompt: str, rewritten: str, rewrite_seed: float, image: str | None = None,
-                                 image_description: str = "", request: gr.Request = None, progress=gr.Progress()):
-        yield from fill_rewrite(prompt, rewritten, False, rewrite_seed, image, image_description, request, progress)
+    return fill
 
-    def counts(text: str) -> str:
-        text = text or ""
-        if not text.strip():
-            return f"0 words · 0 / {spec.token_limit} tokens"
-        count = engine.counter.count(text)
-        low, high = spec.word_range
-        warn = " · **over the limit: the model would cut the rest**" if count.over else ""
-        hint = "" if low <= word_count(text) <= high else f" (aim {low}-{high})"
-        return f"{words_label(text)}{hint} · {count.label()}{warn}"
 
-    def on_aspect(aspect: str):
-        h, w = sizes[aspect]
-        return h, w
-
-    def on_duration(seconds: float):
-        return spec.frames_for_seconds(seconds)
-
+def stop_handler(sessions: Sessions):
     def stop(request: gr.Request = None) -> None:
         """Stop this session's running jobs: each returns at its next step with no new result (gradio_client's
         job.cancel() removes a job still waiting in the queue; it cannot stop one that has started)."""
@@ -175,148 +217,7 @@ def build_demo(engine: Engine, private: bool | None = None, gpu_max_seconds: int
         # the outputs "Error", which stays when that message arrives after the page has reset them (gradio 6.31).
         sessions.cancel(request)
 
-    # -- layout ------------------------------------------------------------------------------------
-    with gr.Blocks(title="Rewrite & Render") as demo:
-        gr.Markdown("# Rewrite & Render\nType a short idea; an LLM rewrites it into a detailed scene "
-                    "description (edit it freely), and the video model renders it.")
-        status = gr.Markdown(f"**Status:** {engine.status()}", elem_id="status")
-        if spec.is_test_model:
-            gr.Markdown(f"⚠️ `{spec.name}` is an offline test model: its videos are noise. "
-                        "Start with `--video wan2.1-t2v-1.3b` on a CUDA GPU for real videos.")
-        if spec.about:
-            gr.Markdown(spec.about, elem_id="model-about")
-        with gr.Tabs():
-            with gr.Tab("Create", id="create"):
-                with gr.Row():
-                    with gr.Column(scale=3):
-                        prompt = gr.Textbox(label="Prompt", lines=3, max_length=MAX_PROMPT_CHARS,
-                                            placeholder="a unicorn eating spaghetti", elem_id="prompt")
-                        use_raw = gr.Checkbox(label="Use my prompt as written (skip the rewrite)", value=False)
-                        with gr.Row():
-                            rewrite_btn = gr.Button("Rewrite", elem_id="rewrite-btn")
-                            generate_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-                            compare_btn = gr.Button("Compare", elem_id="compare-btn")
-                            variations_btn = gr.Button("Variations", elem_id="variations-btn")
-                            stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
-                        gr.Examples(list(spec.examples) or EXAMPLES, inputs=[prompt], label="Examples")
-                    with gr.Column(scale=2):
-                        one_size = len(set(sizes.values())) == 1
-                        aspect = gr.Radio(list(ASPECTS), value="16:9", label="Aspect", interactive=not one_size, elem_id="aspect",
-                                          info=f"{spec.name} has one size for every aspect: {sizes['16:9'][1]}x"
-                                          f"{sizes['16:9'][0]}" if one_size else None)
-                        duration = gr.Slider(
-                            minimum=spec.seconds_for_frames(spec.frame_step + 1),
-                            maximum=spec.seconds_for_frames(spec.max_frames),
-                            value=spec.seconds_for_frames(spec.num_frames), step=0.25, label="Duration (seconds)",
-                        )
-                        with gr.Row():
-                            seed = gr.Number(value=-1, label="Seed (-1: random)", minimum=-1, maximum=MAX_SEED)
-                            randomize = gr.Button("Randomize seed", size="sm")
-                        with gr.Accordion("Advanced settings", open=False):
-                            steps = gr.Slider(*STEPS_RANGE, value=spec.num_inference_steps, step=1, label="Steps")
-                            guidance = gr.Slider(*GUIDANCE_RANGE, value=spec.guidance_scale, step=0.5, label="Guidance scale")
-                            negative = gr.Textbox(value=spec.negative_prompt, lines=2, label="Negative prompt")
-                            with gr.Row():
-                                height = gr.Number(value=sizes["16:9"][0], step=spec.size_multiple,
-                                                   label=f"Height (multiple of {spec.size_multiple})")
-                                width = gr.Number(value=sizes["16:9"][1], step=spec.size_multiple,
-                                                  label=f"Width (multiple of {spec.size_multiple})")
-                                frames = gr.Number(value=spec.num_frames, step=spec.frame_step,
-                                                   label=f"Frames ({spec.frame_step}k+1, max {spec.max_frames})")
-                            rewrite_seed = gr.Number(value=0, label="Rewrite seed", minimum=0, maximum=MAX_SEED)
-                with gr.Row():
-                    with gr.Column():
-                        rewritten = gr.Textbox(value="", label="Rewritten prompt (editable)", lines=8, max_length=MAX_PROMPT_CHARS,
-                                               elem_id="rewritten")
-                        count_md = gr.Markdown(counts(""), elem_id="counts")
-                        rewrite_note = gr.Markdown("", elem_id="rewrite-note")
-                        prompt_used = gr.Textbox(label="Prompt used for the video", interactive=False, lines=3)
-                    with gr.Column():
-                        video = gr.Video(label="Video", elem_id="video", autoplay=True, loop=True)
-                        # hidden until a render sets it: an empty number box would read 0
-                        seed_used = gr.Number(label="Seed used", precision=0, interactive=False, visible=False,
-                                              elem_id="seed-used")
-                        sidecar = gr.File(label="Sidecar (JSON)", interactive=False, elem_id="sidecar")
-                    with gr.Column():
-                        takes_image = engine.image_spec is not None
-                        image = gr.File(label="Reference image (optional)" if takes_image else
-                                        f"Reference image: {spec.name} has no image-to-video model",
-                                        file_types=["image"], type="filepath", elem_id="image", interactive=takes_image)
-                        image_fit = gr.Radio(["crop", "pad"], value="crop", label="Fit to the video",
-                                             info="crop: fill the frame; pad: keep the whole image, grey bars",
-                                             visible=takes_image)
-                        image_description = gr.Textbox(
-                            value="", label="Describe your image (optional)", lines=2, max_length=MAX_DESCRIPTION_CHARS,
-                            placeholder="a red fox sitting in fresh snow at the edge of a pine forest",
-                            visible=takes_image and not engine.rewriter_sees_images, elem_id="image-description")
-                        image_view = gr.Image(label="Reference image, as the video model gets it", interactive=False,
-                                              height=240, elem_id="image-view", visible=takes_image)
-                        image_md = gr.Markdown(images.note(None, ""), elem_id="image-note", visible=takes_image)
-                with gr.Accordion("Compare: your prompt as written vs rewritten, same seed and settings", open=True):
-                    cv = compare_layout()
-                with gr.Accordion("Variations: preview several seeds before the full render", open=True):
-                    vv = variations_layout(spec)
-            gallery_tab(engine, sessions, gpu_time)
-
-        # -- events ----------------------------------------------------------------------------------
-        # Each click begins its job at once (sessions.start_on), so Stop ends it even while it waits in the queue
-        sessions.start_on(rewrite_btn.click).then(
-            rewrite, [prompt, rewrite_seed, image, image_description], [rewritten, rewrite_note], api_name="rewrite",
-            concurrency_id=GPU,
-        )
-        gen_inputs = [prompt, rewritten, use_raw, image, seed, height, width, frames, steps, guidance, negative, rewrite_seed,
-                      image_fit, image_description]
-        fill_evt = sessions.start_on(generate_btn.click).then(
-            fill_rewrite, [prompt, rewritten, use_raw, rewrite_seed, image, image_description], [rewritten, rewrite_note],
-            api_visibility="private", concurrency_id=GPU,
-        )
-        gen_evt = fill_evt.success(
-            generate, gen_inputs, [video, prompt_used, seed_used, sidecar], api_name="generate", concurrency_id=GPU
-        )
-        gen_evt.success(images.after_render, sidecar, [status, image_view], api_visibility="private", queue=False)
-        gen_evt.success(_shown, seed_used, seed_used, api_visibility="private", queue=False)
-        cmp_fill = sessions.start_on(compare_btn.click).then(
-            fill_rewrite_for_compare, [prompt, rewritten, rewrite_seed, image, image_description],
-            [rewritten, rewrite_note], api_visibility="private", concurrency_id=GPU,
-        )
-        cmp_inputs = [prompt, rewritten, image, seed, height, width, frames, steps, guidance, negative, rewrite_seed,
-                      image_fit, image_description]
-        cmp_evt = cmp_fill.success(compare, cmp_inputs, cv.api_outputs, api_name="compare", concurrency_id=GPU)
-        cmp_evt.success(images.after_render, cv.sidecar, [status, image_view], api_visibility="private", queue=False)
-        cmp_evt.success(compare_details, [cv.raw_prompt, cv.rewritten_prompt, cv.sidecar], cv.detail_outputs,
-                        api_visibility="private", queue=False)
-        var_fill = sessions.start_on(variations_btn.click).then(
-            fill_rewrite, [prompt, rewritten, use_raw, rewrite_seed], [rewritten, rewrite_note], api_visibility="private",
-            concurrency_id=GPU,
-        )
-        var_inputs = [prompt, rewritten, use_raw, vv.count, seed, height, width, frames, steps, guidance, negative,
-                      rewrite_seed]
-        var_fill.success(variations, var_inputs, vv.api_outputs, api_name="variations", concurrency_id=GPU)
-        gen_outputs = [video, prompt_used, seed_used, sidecar]
-        picked = vv.gallery.select(selected_seed, vv.seeds, vv.pick_seed, api_visibility="private", queue=False)
-        sessions.start_on(picked.success).then(
-            pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_visibility="private", concurrency_id=GPU,
-        ).success(_shown, seed_used, seed_used, api_visibility="private", queue=False)
-        sessions.start_on(vv.pick_btn.click).then(
-            pick_variation, [vv.run_id, vv.pick_seed], gen_outputs, api_name="variation", concurrency_id=GPU,
-        ).success(_shown, seed_used, seed_used, api_visibility="private", queue=False)
-        stop_btn.click(stop, None, None, api_name="stop", queue=False)
-        rewritten.change(counts, rewritten, count_md, api_visibility="private", show_progress="hidden",
-                         queue=False, trigger_mode="always_last")
-        for edited in (prompt.input, rewritten.input):  # the note was about the rewrite of an earlier text
-            edited(lambda: "", None, rewrite_note, api_visibility="private", queue=False, show_progress="hidden")
-        preview_inputs = [image, image_fit, height, width, image_description]
-        for trigger in (image.change, image_fit.change, height.change, width.change):
-            # queued (not queue=False): an unreadable file must reach the user as an error toast
-            trigger(images.preview, preview_inputs, [image_view, status], api_visibility="private",
-                    trigger_mode="always_last", show_progress="hidden")
-        image_description.change(images.note, [image, image_description], image_md, api_visibility="private",
-                                 queue=False, show_progress="hidden")
-        image.change(images.note, [image, image_description], image_md, api_visibility="private", queue=False)
-        aspect.change(on_aspect, aspect, [height, width], api_visibility="private", queue=False)
-        duration.change(on_duration, duration, frames, api_visibility="private", queue=False)
-        randomize.click(lambda: gr.Number(value=random_seed()), None, seed, api_visibility="private", queue=False)
-    return demo
+    return stop
 
 
 def _shown(seed: float | None):

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from demo.inputs import refused, render_settings, reporter, whole
+from demo.actions import Action, Call, settings_of
+from demo.inputs import RenderJob, refused, reporter, whole
 from demo.sessions import Sessions, session_id, stopped
 from pipeline.engine import Engine
 from pipeline.presets import VideoSpec
@@ -51,45 +52,23 @@ def selected_seed(seeds: list | None, evt: gr.SelectData) -> int:
     return seeds[evt.index]
 
 
-def variations_handlers(engine: Engine, sessions: Sessions):
-    """(variations, pick): the /variations and /variation endpoints."""
-    spec = engine.spec
-    sizes = spec.sizes
+def variations(engine: Engine, job: RenderJob, call: Call) -> tuple:
+    """Render `count` seeds (seed, seed+1, ... or random with -1) at preview settings.
+    Returns the previews (captioned with their seeds), the seeds and the run id to pick from."""
+    result = engine.variations(
+        job.prompt, count=job.count, rewritten=job.rewritten or None, use_raw=job.use_raw,
+        rewrite_seed=job.rewrite_seed, progress=call.progress, cancel=call.cancel, session=call.session,
+        **settings_of(job),
+    )
+    previews = [(p.video_path, f"seed {p.seed}") for p in result.previews]
+    return previews, [p.seed for p in result.previews], result.run_id
 
-    def variations(
-        prompt: str,
-        rewritten: str = "",
-        use_raw: bool = False,
-        count: float = DEFAULT_COUNT,
-        seed: float = -1,
-        height: float = sizes["16:9"][0],
-        width: float = sizes["16:9"][1],
-        num_frames: float = spec.num_frames,
-        num_inference_steps: float = spec.num_inference_steps,
-        guidance_scale: float = spec.guidance_scale,
-        negative_prompt: str = spec.negative_prompt,
-        rewrite_seed: float = 0,
-        request: gr.Request = None,
-        progress=gr.Progress(track_tqdm=True),
-    ):
-        """Render `count` seeds (seed, seed+1, ... or random with -1) at preview settings.
-        Returns the previews (captioned with their seeds), the seeds and the run id to pick from."""
-        settings = render_settings(seed, height, width, num_frames, num_inference_steps, guidance_scale, negative_prompt)
-        cancel = sessions.current(request)
-        if cancel.is_set():  # stopped while it waited for the GPU, or during its rewrite
-            return stopped("Variations", 3)
-        try:
-            result = engine.variations(
-                prompt, count=whole(count, "number of variations"), rewritten=rewritten or None, use_raw=bool(use_raw),
-                rewrite_seed=whole(rewrite_seed, "rewrite seed"), progress=reporter(progress), cancel=cancel,
-                session=session_id(request), **settings,
-            )
-        except (ValueError, ModelUnavailableError) as err:
-            raise refused(str(err)) from None
-        except Cancelled:
-            return stopped("Variations", 3)
-        previews = [(p.video_path, f"seed {p.seed}") for p in result.previews]
-        return previews, [p.seed for p in result.previews], result.run_id
+
+VARIATIONS = Action("variations", "Variations", 3, variations, skips=("image", "image_fit", "image_description"))
+
+
+def pick_handler(engine: Engine, sessions: Sessions):
+    """The /variation endpoint: one preview of a variations run at full settings."""
 
     def pick(run_id: float, seed: float, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         """Render one seed of a variations run at full settings; its sidecar links the preview.
@@ -109,4 +88,4 @@ def variations_handlers(engine: Engine, sessions: Sessions):
             return stopped("Generation", 4)
         return result.video_path, result.prompt_used, result.seed, result.sidecar_path
 
-    return variations, pick
+    return pick

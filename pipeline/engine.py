@@ -14,7 +14,7 @@ from pipeline.gallery import Gallery, RunStart
 from pipeline.image_to_video import image_target, partner_settings, save_reference, switch_note
 from pipeline.loading import LoadedVideo, rewrite_target, step_down
 from pipeline.presets import VideoSpec, get_video_spec
-from pipeline.request import GenerationRequest, GenerationResult, build_request
+from pipeline.request import SETTING_NAMES, GenerationRequest, GenerationResult, build_request
 from prompts.cleaning import check_prompt
 from prompts.rewriter import Cancelled, Partial, Rewriter, RewriteResult
 from prompts.tokens import TokenCounter
@@ -29,7 +29,6 @@ RECENT_REWRITES = 256  # rewrites remembered so an unedited rewrite keeps its re
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total); stages: rewrite, denoise, encode
 # Compare and variations name the run too: "raw:denoise", "rewritten:encode", "preview 2/4:denoise".
-SETTING_NAMES = ("height", "width", "num_frames", "num_inference_steps", "guidance_scale", "negative_prompt")
 
 
 class Engine:
@@ -115,6 +114,8 @@ class Engine:
             spec = image_target(self.spec)
             if spec is not self.spec:
                 settings = partner_settings(self.spec, spec, settings)
+                if settings.get("fps") == self.spec.fps:  # left at this preset's rate: the partner's own
+                    settings["fps"] = None
         request = build_request(spec, prompt, image_path=image_path or None, **settings)
         if request.image_path:
             prepare_reference_image(request.image_path, request.height, request.width, request.image_fit)
@@ -286,8 +287,7 @@ class Engine:
     def settings(self, request: GenerationRequest) -> dict:
         """The render settings as the sidecar and the gallery record them."""
         image = {"image_fit": request.image_fit} if request.image_path else {}
-        return {**{name: getattr(request, name) for name in SETTING_NAMES}, "fps": get_video_spec(request.video).fps,
-                **image}
+        return {**{name: getattr(request, name) for name in SETTING_NAMES}, **image}
 
     # -- compare, variations and re-runs -----------------------------------------------------------
     def compare(self, prompt: str, **kwargs):
@@ -425,7 +425,7 @@ class Engine:
         # 3. Encode
         start = time.perf_counter()
         video_path = encode_mp4(
-            frames, Path(path), get_video_spec(request.video).fps,
+            frames, Path(path), request.fps,
             progress=(lambda i, n: progress("encode", i, n)) if progress else None,
         )
         timings["encode_s"] = round(time.perf_counter() - start, 3)
@@ -445,7 +445,7 @@ class Engine:
         if image:
             extra["image"] = prepare_reference_image(request.image_path, request.height, request.width, request.image_fit)
         if "frame_rate" in _call_parameters(pipe):  # LTX conditions on the frame rate
-            extra["frame_rate"] = spec.fps
+            extra["frame_rate"] = request.fps
         try:
             return pipe(
                 **prompts,

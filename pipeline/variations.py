@@ -8,10 +8,10 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from pipeline.engine import SETTING_NAMES, Engine, ProgressFn, named_progress
+from pipeline.engine import Engine, ProgressFn, named_progress
 from pipeline.export import new_stem, write_sidecar
 from pipeline.presets import VideoSpec
-from pipeline.request import MAX_SEED, GenerationResult, build_request
+from pipeline.request import MAX_SEED, SETTING_NAMES, GenerationResult, build_request
 
 DEFAULT_COUNT = 4
 MAX_COUNT = 8  # each preview costs roughly a tenth of a full render; eight still cost less than one
@@ -90,11 +90,7 @@ def variations(
         raise ValueError(f"Variation seeds must differ, got {list(seeds)}.")
     full = build_request(engine.spec, prompt, rewritten=None if use_raw else rewritten, seed=seeds[0], **settings)
     preview = preview_settings(engine.spec, full.height, full.width, full.num_frames, full.num_inference_steps)
-    requests = [
-        build_request(engine.spec, full.prompt, rewritten=full.rewritten, seed=seed, guidance_scale=full.guidance_scale,
-                      negative_prompt=full.negative_prompt, **preview)
-        for seed in seeds
-    ]
+    requests = [replace(full, seed=seed, **preview).resolved(engine.spec) for seed in seeds]  # checked again
     engine.check_tokens(full.prompt_used)
     stem = new_stem(engine.outputs)
     paths = {seed: stem.with_name(f"{stem.name}.preview-{seed}.mp4") for seed in seeds}
@@ -155,7 +151,7 @@ def expand_variation(
         raise ValueError(f"Seed {seed!r} is not one of run {batch.id}'s variations ({', '.join(map(str, batch.seeds))}).")
 
     # 2. Render it at full settings, recorded as a 'variation' whose parent is the batch
-    settings = {name: batch.settings[name] for name in SETTING_NAMES}
+    settings = {name: batch.settings[name] for name in SETTING_NAMES if name in batch.settings}
     request = build_request(engine.spec, batch.prompt, rewritten=batch.rewritten, seed=seed, rewrite_info=batch.rewrite, **settings)
     link = {
         "run_id": batch.id,

@@ -66,6 +66,13 @@ def test_bad_input_gets_a_clear_error(client, args, message):
         client[0].predict(*args, api_name="/generate")
 
 
+def test_fps_by_name_reaches_the_sidecar_and_out_of_range_is_refused(client):
+    *_, sidecar = client[0].predict("a red ball", "", True, None, 5, fps=8, api_name="/generate")
+    assert json.loads(Path(sidecar).read_text())["settings"]["fps"] == 8
+    with pytest.raises(Exception, match="fps=0 is out of range|less than minimum"):
+        client[0].predict("a red ball", "", True, None, 5, fps=0, api_name="/generate")
+
+
 def test_not_an_image_is_a_clear_error(client, tmp_path):
     bad = tmp_path / "fake.png"
     bad.write_bytes(b"%PDF-1.4 definitely not a png")
@@ -127,6 +134,21 @@ def test_compare_variations_and_gallery_endpoints_are_named(client):
         assert all(p["parameter_has_default"] for p in params[1:]) and len(api[name]["returns"]) == returns
     assert [p["parameter_name"] for p in api["/runs"]["parameters"]] == ["query", "limit"]
     assert [p["parameter_name"] for p in api["/vote"]["parameters"]] == ["run_id", "choice"]
+
+
+def test_render_endpoints_take_every_setting_by_name_and_keep_their_order(client):
+    from dataclasses import fields
+
+    from pipeline.request import RenderSettings
+
+    api = client[0].view_api(print_info=False, return_format="dict")["named_endpoints"]
+    settings = {f.name for f in fields(RenderSettings)}
+    for name in ("/generate", "/compare", "/variations"):
+        assert settings <= {p["parameter_name"] for p in api[name]["parameters"]}, name
+    # the order the README gives; settings added later come after these
+    assert [p["parameter_name"] for p in api["/generate"]["parameters"]][:14] == [
+        "prompt", "rewritten", "use_raw", "image", "seed", "height", "width", "num_frames", "num_inference_steps",
+        "guidance_scale", "negative_prompt", "rewrite_seed", "image_fit", "image_description"]
 
 
 def test_compare_endpoint_returns_both_videos_prompts_seed_sidecar(client):

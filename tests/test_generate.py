@@ -120,6 +120,31 @@ def test_explicit_out_never_overwrites(tiny_engine, tmp_path):
     assert out.read_bytes() == before
 
 
+def test_fps_reaches_the_mp4_and_the_sidecar_and_out_of_range_is_refused(tiny_engine, tiny_spec):
+    result = tiny_engine.generate("a red ball", use_raw=True, num_frames=9, num_inference_steps=1, fps=8)
+    assert tiny_spec.fps != 8 and probe(result.video_path)["fps"] == 8.0
+    assert json.loads(Path(result.sidecar_path).read_text())["settings"]["fps"] == 8
+    for bad in (0, 61, 12.5):
+        with pytest.raises(ValueError, match=rf"fps={bad} is out of range: use a whole number from 1 to 60\."):
+            tiny_engine.generate("a red ball", use_raw=True, num_inference_steps=1, fps=bad)
+
+
+def test_fps_left_at_the_text_presets_rate_follows_the_image_partner(tmp_path):
+    from types import SimpleNamespace
+
+    from pipeline.engine import Engine
+    from pipeline.presets import get_video_spec
+
+    img = tmp_path / "ref.png"
+    Image.new("RGB", (64, 48), (0, 0, 255)).save(img)
+    wan = get_video_spec("wan2.1-t2v-1.3b")
+    engine = Engine(SimpleNamespace(spec=wan), None, tmp_path / "out")  # build() loads no model
+    partner = get_video_spec(wan.image_partner)
+    assert partner.fps != wan.fps
+    assert engine.build("a red ball", image_path=str(img), fps=wan.fps).fps == partner.fps
+    assert engine.build("a red ball", image_path=str(img), fps=12).fps == 12
+
+
 def test_encoder_pads_odd_sizes_and_refuses_existing(tmp_path):
     frames = np.random.default_rng(0).random((5, 31, 45, 3), dtype=np.float32)
     path = encode_mp4(frames, tmp_path / "odd.mp4", fps=8)
