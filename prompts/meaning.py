@@ -89,6 +89,17 @@ def _quotes(sentence: str, idea: str) -> str | None:
     return None
 
 
+def lost_quotes(idea: str, rewrite: str) -> list[str]:
+    """The idea's quoted texts ("a sign that says "OPEN"") that `rewrite` does not hold word for word (case and
+    punctuation aside): the words on a sign, a cake or a shirt are what the user asked the video to show."""
+    have = f" {_plain(rewrite)} "
+    return [quote for quote in _quoted(idea) if _plain(quote) and f" {_plain(quote)} " not in have]
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
 def _quoted(text: str) -> list[str]:
     return [next(g for g in groups if g) for groups in _QUOTED.findall(text)]
 

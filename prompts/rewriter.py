@@ -15,6 +15,7 @@ from prompts.cleaning import check_prompt, clean, has_loop, trim_to_sentence, wo
 from prompts.generation import Cancelled, Draft, Writer
 from prompts.language import looks_english
 from prompts.llm import LLM
+from prompts.meaning import lost_quotes
 from prompts.preservation import missing_words
 from prompts.presets import RewriterSpec
 from prompts.target import RewriteTarget
@@ -192,6 +193,8 @@ class Rewriter:
                 # a learned rewriter keeps the user's words because it learned to; checked here, never assumed
                 if lost := missing_words(idea, rewritten):
                     why_not = f"the rewrite lost the prompt's words: {', '.join(lost)}"
+                elif lost := lost_quotes(idea, rewritten):
+                    why_not = f"the rewrite lost the prompt's quoted text: {', '.join(map(repr, lost))}"
             if why_not is None and target.check and (why_not := target.check(rewritten)):
                 flawed = flawed or (rewritten, [*notes, f"{why_not}; no better in {attempts} tries"])
             if why_not is None:

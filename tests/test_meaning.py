@@ -90,3 +90,21 @@ def test_long_text_is_checked_in_linear_time():
     start = time.perf_counter()
     contradiction(text, text)
     assert time.perf_counter() - start < 5  # quadratic matching took minutes
+
+
+@pytest.mark.parametrize(
+    ("idea", "rewrite", "lost"),
+    [
+        ('a cake with "happy retirement linda" in blue icing', "Cake, blue icing, Linda on her retirement couch.",
+         ["happy retirement linda"]),
+        ('a protest sign reading "SAVE THE BEES" held up', 'A protest sign reading "Save bees," held up.', ["SAVE THE BEES"]),
+        ('a neon sign that says "OPEN 24 HOURS"', 'The sign says "OPEN 24 HOURS," glowing in the dark.', []),
+        ("a coffee cup with the word 'monday' printed on it", "A coffee cup printed with the word Monday.", []),
+        ("a red ball bouncing", "A red ball bounces.", []),
+        ('a sign that says "OPEN"', "The sign says REOPENED.", ["OPEN"]),  # a whole word, not part of one
+    ],
+)
+def test_lost_quotes_are_the_quoted_texts_the_rewrite_does_not_hold(idea, rewrite, lost):
+    from prompts.meaning import lost_quotes
+
+    assert lost_quotes(idea, rewrite) == lost

@@ -102,6 +102,20 @@ def test_the_prompt_is_kept_when_every_try_loses_its_words(tuned_rewriter):
     assert result.rewritten == PROMPT and result.fallback == "the rewrite lost the prompt's words: red, fox"
 
 
+def test_a_rewrite_that_loses_the_prompts_quoted_text_is_written_again(tuned_rewriter):
+    prompt = 'a red cake with "happy retirement linda" in blue icing'
+    keeps = KEEPS.replace("A red fox jumping over a frozen creek", 'A red cake with "Happy Retirement Linda" in blue icing')
+    loses = keeps.replace('"Happy Retirement Linda"', "happy words for Linda's retirement")
+    tuned, seeds = tuned_rewriter.tuned_for("wan"), []
+    scripted(tuned, [loses, keeps], seeds)
+    result = tuned_rewriter.rewrite(prompt, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=3)
+    assert seeds == [3, 4] and result.fallback is None and result.rewritten == keeps
+    seeds.clear()
+    scripted(tuned, [loses] * tuned.spec.attempts, seeds)
+    result = tuned_rewriter.rewrite(prompt, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=3)
+    assert result.rewritten == prompt and result.fallback == "the rewrite lost the prompt's quoted text: 'happy retirement linda'"
+
+
 def test_without_the_words_check_the_first_rewrite_is_used(tuned_rewriter):
     tuned = tuned_rewriter.tuned_for("wan")
     tuned.spec = replace(tuned.spec, words_check=False)  # what the evaluation measures as "before the guard"
