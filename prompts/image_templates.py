@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from prompts.templates import TEMPLATES_DIR, Template, opening_from_idea
+from runtime.images import load_reference_image
 
 UNDESCRIBED = "(not described)"  # the image line of examples and requests without a description
 
@@ -45,8 +46,6 @@ class ImageTemplate(Template):
             messages += [{"role": "user", "content": f"Image: {m}\nIdea: {i}"}, {"role": "assistant", "content": d}]
         text = f"Image: {self.image_line}\nIdea: {_one_line(idea)}"
         if self.mode == "seen":  # a vision rewriter: the image itself, then the text (prompts.vision)
-            from runtime.images import load_reference_image
-
             image = {"type": "image", "image": load_reference_image(self.image_path)}
             messages.append({"role": "user", "content": [image, {"type": "text", "text": text}]})
         else:

@@ -7,6 +7,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from prompts.cleaning import trim_to_sentence
 from prompts.target import RewriteTarget
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,6 @@ class TokenCounter:
 
     def fit(self, text: str) -> str:
         """The longest prefix of whole sentences within the limit (the caller reports the cut)."""
-        from prompts.cleaning import trim_to_sentence
-
         while self.count(text).over:
             shorter = trim_to_sentence(text, max_words=max(1, len(text.split()) - 1))
             if shorter == text:  # one enormous sentence: cut words
