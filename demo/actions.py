@@ -9,7 +9,8 @@ import gradio as gr
 
 from demo.inputs import RenderJob, refused, reporter
 from demo.sessions import Sessions, StopFlag, session_id, stopped
-from pipeline.engine import Engine, ProgressFn
+from pipeline.engine import Engine
+from pipeline.runner import ProgressFn
 from prompts.rewriter import Cancelled
 from runtime.hub import ModelUnavailableError
 

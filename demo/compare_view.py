@@ -90,8 +90,8 @@ def compare(engine: Engine, job: RenderJob, call: Call) -> tuple:
         image_fit=job.image_fit, image_description=job.image_description or None, progress=call.progress,
         cancel=call.cancel, session=call.session, **settings_of(job),
     )
-    if result.rewrite.get("fallback"):
-        gr.Warning(f"The rewriter kept part of your prompt: {result.rewrite['fallback']}")
+    if result.rewrite.fallback:
+        gr.Warning(f"The rewriter kept part of your prompt: {result.rewrite.fallback}")
     return (result.raw.video_path, result.rewritten.video_path, result.raw.prompt_used,
             result.rewritten.prompt_used, result.seed, result.sidecar_path)
 

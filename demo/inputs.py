@@ -13,8 +13,8 @@ from dataclasses import MISSING, dataclass, field, fields
 import gradio as gr
 from gradio.components import Component
 
-from pipeline.engine import ProgressFn
 from pipeline.request import RenderSettings
+from pipeline.runner import ProgressFn
 from pipeline.variations import DEFAULT_COUNT
 
 log = logging.getLogger("demo")

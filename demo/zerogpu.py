@@ -17,6 +17,7 @@ from demo.config import GPU_MAX_SECONDS
 from demo.inputs import refused
 from pipeline.gallery import Gallery
 from pipeline.presets import VideoSpec
+from pipeline.records import AS_WRITTEN
 from pipeline.variations import preview_settings
 from runtime.devices import on_zerogpu
 
@@ -148,7 +149,7 @@ class GpuTime:
         size = [_number(s.get(k), d) for k, d in (("height", self.spec.height), ("width", self.spec.width),
                                                    ("num_frames", self.spec.num_frames),
                                                    ("num_inference_steps", self.spec.num_inference_steps))]
-        rewrite = REWRITE_SECONDS if run.rewritten is None and run.rewrite.get("fallback") != "used as written" else 0
+        rewrite = REWRITE_SECONDS if run.rewritten is None and run.rewrite.fallback != AS_WRITTEN else 0
         if not whole_run:
             return render_seconds(*size)
         if run.kind == "compare":

@@ -7,11 +7,12 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline.engine import Engine, ProgressFn, named_progress
-from pipeline.export import new_stem, write_sidecar
+from pipeline.export import new_stem
 from pipeline.image_to_video import save_reference
 from pipeline.presets import get_video_spec
+from pipeline.records import CompareSide, CompareSidecar, GenerateSidecar, RewriteInfo, write_sidecar
 from pipeline.request import GenerationResult
+from pipeline.runner import ProgressFn, Runner, named_progress
 from prompts.cleaning import check_prompt
 
 SIDES = ("raw", "rewritten")
@@ -24,7 +25,7 @@ class CompareResult:
     seed: int  # shared by both videos
     sidecar_path: str  # one sidecar naming both videos
     run_id: int
-    rewrite: dict  # rewriter, template version, rewrite seed, fallback
+    rewrite: RewriteInfo  # where the rewritten side's prompt came from
 
 
 def compare_paths(stem: Path) -> dict[str, Path]:
@@ -35,7 +36,7 @@ def compare_paths(stem: Path) -> dict[str, Path]:
 
 
 def compare(
-    engine: Engine,
+    engine: Runner,
     prompt: str,
     *,
     rewritten: str | None = None,
@@ -67,33 +68,33 @@ def compare(
     planned = list(paths.values())
 
     # 2. Record the run before any model runs
-    pending = {"seed": rewrite_seed} if given is None else {}
+    pending = RewriteInfo(seed=rewrite_seed) if given is None else RewriteInfo()
     start = engine.run_start("compare", replace(raw, rewritten=given), session, planned, parent_id, rewrite=pending)
     with engine.gallery.recording(start) as run_id:
         # 3. Rewrite when no rewritten text was given
         second = engine.resolve_prompt(replace(raw, rewritten=given), rewrite_seed, progress, cancel)
-        _check_differs(raw.prompt, second.prompt_used, second.rewrite_info.get("fallback"))
+        _check_differs(raw.prompt, second.prompt_used, second.rewrite_info.fallback)
         engine.check_tokens(second.prompt_used, target)  # before the first render, not after it
-        first = replace(raw, rewrite_info={"rewriter": None, "fallback": "used as written"})
+        first = replace(raw, rewrite_info=RewriteInfo.as_written())
 
         # 4. Render both with the same seed and settings on the models already loaded
-        records = {}
+        renders = {}
         for side, request in zip(SIDES, (first, second), strict=True):
-            _, records[side] = engine.render_video(request, paths[side], named_progress(progress, side), cancel)
+            renders[side] = engine.render_record(request, paths[side], named_progress(progress, side), cancel)
 
         # 5. One sidecar naming both videos and the shared seed; then the row is completed
         image = save_reference(raw, paths["image"]) if raw.image_path else None
-        sidecar = write_sidecar(paths["sidecar"], _sidecar(engine.run_ref(run_id), raw.seed, second, records, image))
+        sidecar = write_sidecar(paths["sidecar"], _sidecar(engine.recorded_id(run_id), renders, image))
         files = {side: str(paths[side]) for side in SIDES} | {"sidecar": str(sidecar)}
         if image:
             files["reference_image"] = str(paths["image"])
-        timings = {f"{side}_{k}": v for side in SIDES for k, v in records[side]["timings"].items()}
-        if isinstance(second.rewrite_info.get("seconds"), (int, float)):
-            timings["rewrite_s"] = second.rewrite_info["seconds"]
+        timings = {f"{side}_{k}": v for side in SIDES for k, v in renders[side].timings.items()}
+        if second.rewrite_info.seconds is not None:
+            timings["rewrite_s"] = second.rewrite_info.seconds
         engine.gallery.complete(run_id, files, prompt_used=second.prompt_used, rewritten=second.rewritten,
                                 timings=timings, rewrite=second.rewrite_info)
     results = {
-        side: GenerationResult(str(paths[side]), str(sidecar), raw.seed, request.prompt_used, records[side]["timings"])
+        side: GenerationResult(str(paths[side]), str(sidecar), raw.seed, request.prompt_used, renders[side].timings)
         for side, request in zip(SIDES, (first, second), strict=True)
     }
     return CompareResult(results["raw"], results["rewritten"], raw.seed, str(sidecar), run_id, second.rewrite_info)
@@ -105,21 +106,25 @@ def _check_differs(prompt: str, rewritten: str, fallback: str | None) -> None:
         raise ValueError(f"The rewritten prompt is the same as your prompt{why}; edit it to have something to compare.")
 
 
-def _sidecar(run_ref: dict, seed: int, rewritten, records: dict[str, dict], image: dict | None) -> dict:
-    """Shared fields once (settings, preset, device, seed); per side: video, prompt, tokens, timings."""
-    shared = {k: v for k, v in records["raw"].items() if k not in ("video", "prompt_used", "prompt_tokens", "timings", "created", "rewritten_prompt", "rewrite")}
-    return {
-        "kind": "compare",
-        **run_ref,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "videos": {side: records[side]["video"] for side in SIDES},
-        **shared,
-        "seed": seed,
-        "seeds": {"video": seed, "rewrite": rewritten.rewrite_info.get("seed")},
-        "rewritten_prompt": rewritten.prompt_used,
-        "rewrite": rewritten.rewrite_info,
-        "runs": {
-            side: {k: records[side][k] for k in ("video", "prompt_used", "prompt_tokens", "timings")} for side in SIDES
-        },
-        "reference_image": image,
-    }
+def _sidecar(run_id: int | None, renders: dict[str, GenerateSidecar], image: dict | None) -> CompareSidecar:
+    """What both renders share once (settings, preset, device, the raw side's seed and memory); per side: video,
+    prompt, tokens, timings."""
+    raw, rewritten = renders["raw"], renders["rewritten"]
+    return CompareSidecar(
+        run_id=run_id,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        raw_prompt=raw.raw_prompt,
+        seed=raw.seed,
+        video_preset=raw.video_preset,
+        switched_from=raw.switched_from,
+        settings=raw.settings,
+        device=raw.device,
+        dtype=raw.dtype,
+        memory=raw.memory,
+        memory_report=raw.memory_report,
+        rewritten_prompt=rewritten.prompt_used,
+        rewrite=rewritten.rewrite,
+        raw=CompareSide.of(raw),
+        rewritten=CompareSide.of(rewritten),
+        reference_image=image,
+    )

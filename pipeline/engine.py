@@ -5,19 +5,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline.export import encode_mp4, new_stem, write_sidecar
+from pipeline import compare, variations
+from pipeline.export import encode_mp4, new_stem
 from pipeline.gallery import Gallery, RunStart
 from pipeline.image_to_video import image_target, partner_settings, save_reference, switch_note
 from pipeline.loading import LoadedVideo, rewrite_target, step_down
 from pipeline.presets import VideoSpec, get_video_spec
+from pipeline.records import AS_WRITTEN, EDITED, GenerateSidecar, RewriteInfo, to_json, write_sidecar
 from pipeline.request import SETTING_NAMES, GenerationRequest, GenerationResult, build_request
+from pipeline.runner import ProgressFn
 from prompts.cleaning import check_prompt
 from prompts.rewriter import Cancelled, Partial, Rewriter, RewriteResult
-from prompts.tokens import TokenCounter
+from prompts.tokens import TokenCount, TokenCounter
 from runtime.devices import on_zerogpu
 from runtime.images import prepare_reference_image
 
@@ -26,10 +29,6 @@ log = logging.getLogger(__name__)
 DEFAULT_PRESETS = {"cuda": ("qwen2.5-3b-instruct", "wan2.1-t2v-1.3b"), "other": ("gemma-3-270m", "toy-world")}
 
 RECENT_REWRITES = 256  # rewrites remembered so an unedited rewrite keeps its record when rendered
-
-ProgressFn = Callable[[str, int, int], None]  # (stage, done, total); stages: rewrite, denoise, encode
-# Compare and variations name the run too: "raw:denoise", "rewritten:encode", "preview 2/4:denoise".
-
 
 class Engine:
     """Loaded models plus the outputs folder; every UI, API and CLI action goes through here."""
@@ -41,7 +40,7 @@ class Engine:
         self.outputs = Path(outputs)
         self._render_lock = threading.Lock()  # one render at a time on the accelerator
         self._counter: TokenCounter | None = None
-        self._recent: dict[str, dict] = {}  # rewritten text -> its rewrite record, for the sidecar
+        self._recent: dict[str, RewriteInfo] = {}  # rewritten text -> its rewrite record, for the sidecar
         self.gallery = Gallery(self.outputs)  # opening it marks runs interrupted by a crash as failed
         self.records_runs = True  # False (the CLI's --no-record): the gallery is a throwaway; sidecars name no run
 
@@ -172,7 +171,7 @@ class Engine:
     def _remember(self, result: RewriteResult) -> None:
         if len(self._recent) >= RECENT_REWRITES:
             self._recent.pop(next(iter(self._recent)))
-        self._recent[result.rewritten] = _rewrite_info(result)
+        self._recent[result.rewritten] = RewriteInfo.from_result(result)
 
     def rewrite(self, prompt: str, seed: int = 0, cancel: threading.Event | None = None, progress: ProgressFn | None = None,
                 image_path: str | None = None, image_description: str | None = None) -> RewriteResult:
@@ -219,23 +218,24 @@ class Engine:
         cancel: threading.Event | None = None,
         out: Path | None = None,
         parent_id: int | None = None,
-        extra: dict | None = None,
+        preview: dict | None = None,
     ) -> tuple[int, GenerationResult]:
         """One recorded video run: a 'running' row, the rewrite (rewrite_seed None: never), the render,
-        then the row completed once the files are in place; any error marks it failed. Returns (run id, result)."""
+        then the row completed once the files are in place; any error marks it failed. Returns (run id, result).
+        `preview` links an expanded preview to its batch in the sidecar."""
         # 1. Refuse a prompt the video model would cut before recording anything; then record the run
         if rewrite_seed is None or request.rewritten is not None or self.rewriter is None:
             self.check_tokens(request.prompt_used, get_video_spec(request.video))
         video = Path(out) if out is not None else new_stem(self.outputs).with_suffix(".mp4")
         planned = [video, video.with_suffix(".json"), video.with_suffix(".ref.png")]
-        pending = {"rewriter": None, "fallback": "used as written"} if rewrite_seed is None else {"seed": rewrite_seed}
-        start = self.run_start(kind, request, session, planned, parent_id, rewrite={**pending, **request.rewrite_info})
+        pending = RewriteInfo.as_written() if rewrite_seed is None else RewriteInfo(seed=rewrite_seed)
+        start = self.run_start(kind, request, session, planned, parent_id, rewrite=pending.merged(request.rewrite_info))
         with self.gallery.recording(start) as run_id:
             # 2. Rewrite first when there is no rewritten text (and a rewriter is loaded)
             request = self.resolve_prompt(request, rewrite_seed, progress, cancel)
 
             # 3. Render, then complete the row: the files are in place by now
-            result = self.render(request, progress, cancel, planned[0], extra={**self.run_ref(run_id), **(extra or {})})
+            result = self.render(request, progress, cancel, planned[0], self.recorded_id(run_id), preview)
             files = {"video": result.video_path, "sidecar": result.sidecar_path}
             if request.image_path:
                 files["reference_image"] = str(planned[2])
@@ -255,32 +255,32 @@ class Engine:
             result = self.rewrite(request.prompt, rewrite_seed, cancel, progress, request.image_path,
                                   request.image_description)
             rewritten = check_prompt(result.rewritten, "rewritten prompt")
-            info = _rewrite_info(result)
+            info = RewriteInfo.from_result(result)
             if request.image_path:  # what the rewriter knew of the image
-                info["image"] = ("seen" if self.rewriter_sees_images else
-                                 "described" if request.image_description else "unseen")
+                info = replace(info, image="seen" if self.rewriter_sees_images else
+                               "described" if request.image_description else "unseen")
             return replace(request, rewritten=rewritten, rewrite_info=info)
         if request.rewritten is not None:
             known = self._recent.get(request.rewritten)
-            if known is not None and known.get("prompt") == request.prompt:
+            if known is not None and known.prompt == request.prompt:
                 return _with_info(request, known)
-            return _with_info(request, {"rewriter": "edited or supplied by the user"})
-        return _with_info(request, {"rewriter": None, "fallback": "used as written"})
+            return _with_info(request, RewriteInfo(rewriter=EDITED))
+        return _with_info(request, RewriteInfo.as_written())
 
-    def run_ref(self, run_id: int) -> dict:
+    def recorded_id(self, run_id: int) -> int | None:
         """The sidecar's reference to its gallery run: none when runs are not recorded."""
-        return {"run_id": run_id if self.records_runs else None}
+        return run_id if self.records_runs else None
 
     def run_start(
         self, kind: str, request: GenerationRequest, session: str | None, planned: list[Path],
-        parent_id: int | None = None, seeds: tuple[int, ...] | None = None, rewrite: dict | None = None,
+        parent_id: int | None = None, seeds: tuple[int, ...] | None = None, rewrite: RewriteInfo | None = None,
         settings: dict | None = None,
     ) -> RunStart:
         """The gallery row of a run about to start."""
         return RunStart(
             kind=kind, prompt=request.prompt, video_preset=request.video, seed=request.seed,
             settings=settings or self.settings(request), session=session, rewritten=request.rewritten,
-            seeds=seeds or (request.seed,), rewrite=rewrite if rewrite is not None else dict(request.rewrite_info),
+            seeds=seeds or (request.seed,), rewrite=rewrite if rewrite is not None else request.rewrite_info,
             planned=tuple(str(p) for p in planned), parent_id=parent_id,
         )
 
@@ -290,23 +290,17 @@ class Engine:
         return {**{name: getattr(request, name) for name in SETTING_NAMES}, **image}
 
     # -- compare, variations and re-runs -----------------------------------------------------------
-    def compare(self, prompt: str, **kwargs):
+    def compare(self, prompt: str, **kwargs) -> compare.CompareResult:
         """Raw vs rewritten with one seed and the same settings: see pipeline.compare.compare."""
-        from pipeline.compare import compare
+        return compare.compare(self, prompt, **kwargs)
 
-        return compare(self, prompt, **kwargs)
-
-    def variations(self, prompt: str, **kwargs):
+    def variations(self, prompt: str, **kwargs) -> variations.VariationsResult:
         """N seeds at preview settings: see pipeline.variations.variations."""
-        from pipeline.variations import variations
-
-        return variations(self, prompt, **kwargs)
+        return variations.variations(self, prompt, **kwargs)
 
     def expand_variation(self, run_id: object, seed: object, **kwargs) -> GenerationResult:
         """One preview of a variations run, re-rendered at full settings."""
-        from pipeline.variations import expand_variation
-
-        return expand_variation(self, run_id, seed, **kwargs)
+        return variations.expand_variation(self, run_id, seed, **kwargs)
 
     def rerun(
         self, run_id: object, *, new_seed: bool = False, session: str | None = None, scope: str | None = None,
@@ -331,8 +325,8 @@ class Engine:
         if image:  # the stored image is the processed one: fitting it again to the same size changes nothing
             settings |= {"image_path": image, "image_fit": run.settings.get("image_fit", "crop")}
         seed = None if new_seed else run.seed
-        rewrite_seed = run.rewrite.get("seed") or 0
-        use_raw = run.rewritten is None and run.rewrite.get("fallback") == "used as written"
+        rewrite_seed = run.rewrite.seed or 0
+        use_raw = run.rewritten is None and run.rewrite.fallback == AS_WRITTEN
         common = {"session": session, "progress": progress, "cancel": cancel, "parent_id": run.id,
                   "rewrite_info": run.rewrite if run.rewritten else None, **settings}
         if run.kind == "compare":
@@ -352,9 +346,11 @@ class Engine:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         out: Path | None = None,
-        extra: dict | None = None,
+        run_id: int | None = None,
+        preview: dict | None = None,
     ) -> GenerationResult:
-        """Denoise, encode and record one video; `out` (an .mp4 path) must not exist."""
+        """Denoise, encode and record one video; `out` (an .mp4 path) must not exist. The sidecar names the gallery
+        run `run_id` and, for an expanded preview, links the `preview`."""
         if out is not None:
             out = Path(out)
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -362,12 +358,13 @@ class Engine:
                 if path.exists():
                     raise FileExistsError(f"{path} exists; refusing to overwrite it")
         out = out if out is not None else new_stem(self.outputs).with_suffix(".mp4")
-        video_path, record = self.render_video(request, out, progress, cancel)
+        record = self.render_record(request, out, progress, cancel)
         image = save_reference(request, out.with_suffix(".ref.png")) if request.image_path else None
-        sidecar = write_sidecar(out.with_suffix(".json"), {**record, "reference_image": image, **(extra or {})})
-        return GenerationResult(str(video_path), str(sidecar), request.seed, request.prompt_used, record["timings"])
+        record = replace(record, reference_image=image, run_id=run_id, preview=preview)
+        sidecar = write_sidecar(out.with_suffix(".json"), record)
+        return GenerationResult(str(out), str(sidecar), request.seed, request.prompt_used, record.timings)
 
-    def check_tokens(self, prompt: str, spec: VideoSpec | None = None):
+    def check_tokens(self, prompt: str, spec: VideoSpec | None = None) -> TokenCount:
         """The prompt's token count; a ValueError when the video model (`spec`, default this app's) would cut it."""
         spec = spec or self.spec
         count = self.counter_for(spec).count(prompt)
@@ -385,7 +382,18 @@ class Engine:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
     ) -> tuple[Path, dict]:
-        """Denoise and encode one video to `path` (which must not exist); returns it and its record."""
+        """render_record, returning the path and the record as its JSON (benchmarks.gpu_check reads memory_*)."""
+        return Path(path), to_json(self.render_record(request, path, progress, cancel))
+
+    def render_record(
+        self,
+        request: GenerationRequest,
+        path: Path,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> GenerateSidecar:
+        """Denoise and encode one video to `path` (which must not exist); returns its record, not yet linked to a
+        run (run_id, reference_image and preview are left empty)."""
         import torch
 
         count = self.check_tokens(request.prompt_used, get_video_spec(request.video))
@@ -429,7 +437,7 @@ class Engine:
             progress=(lambda i, n: progress("encode", i, n)) if progress else None,
         )
         timings["encode_s"] = round(time.perf_counter() - start, 3)
-        return video_path, {**self._record(request, video_path, count, timings), **_prefixed(memory)}
+        return self._record(request, video_path, count, timings, memory)
 
     def _denoise(self, video: LoadedVideo, request: GenerationRequest, on_step):
         """One pipeline call (image-to-video when the request has an image); with the text encoder planned on
@@ -493,37 +501,27 @@ class Engine:
     def _rewriter_name(self) -> str | None:
         return self.rewriter.spec.name if self.rewriter is not None else None
 
-    def _record(self, request: GenerationRequest, video_path: Path, count, timings) -> dict:
-        return {
-            "video": video_path.name,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "raw_prompt": request.prompt,
-            "rewritten_prompt": request.rewritten,
-            "prompt_used": request.prompt_used,
-            "prompt_tokens": {"tokens": count.tokens, "limit": count.limit, "exact": count.exact},
-            "rewrite": request.rewrite_info,
-            "seed": request.seed,
-            "seeds": {"video": request.seed, "rewrite": request.rewrite_info.get("seed")},
-            "video_preset": request.video,
-            "switched_from": self.spec.name if request.video != self.spec.name else None,  # image partner
-            "settings": self.settings(request),
-            "device": self.video.device,
-            "dtype": self.loaded(request.video).dtype,
-            "memory": list(self.loaded(request.video).memory),
-            "timings": timings,
-        }
-
-
-def _prefixed(memory: dict) -> dict:
-    """Sidecar fields of the memory record: memory_plan, memory_estimated_peak_vram_gb, ..., memory_note."""
-    return {f"memory_{key}": value for key, value in memory.items()}
-
-
-def named_progress(progress: ProgressFn | None, name: str) -> ProgressFn | None:
-    """Progress for one of several runs: stages become "NAME:denoise", "NAME:encode"."""
-    if progress is None:
-        return None
-    return lambda stage, done, total: progress(f"{name}:{stage}", done, total)
+    def _record(self, request: GenerationRequest, video_path: Path, count, timings: dict,
+                memory: dict) -> GenerateSidecar:
+        loaded = self.loaded(request.video)
+        return GenerateSidecar(
+            video=video_path.name,
+            created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            raw_prompt=request.prompt,
+            rewritten_prompt=request.rewritten,
+            prompt_used=request.prompt_used,
+            prompt_tokens={"tokens": count.tokens, "limit": count.limit, "exact": count.exact},
+            rewrite=request.rewrite_info,
+            seed=request.seed,
+            video_preset=request.video,
+            switched_from=self.spec.name if request.video != self.spec.name else None,  # image partner
+            settings=self.settings(request),
+            device=self.video.device,
+            dtype=loaded.dtype,
+            memory=tuple(loaded.memory),
+            timings=timings,
+            memory_report=memory,
+        )
 
 
 def default_presets(device: str) -> tuple[str, str]:
@@ -531,17 +529,13 @@ def default_presets(device: str) -> tuple[str, str]:
     return DEFAULT_PRESETS["cuda" if device == "cuda" else "other"]
 
 
-def _rewrite_info(result: RewriteResult) -> dict:
-    return {k: v for k, v in result.to_dict().items() if k != "rewritten"}
+def _with_rewrite_time(timings: dict, rewrite_info: RewriteInfo) -> dict:
+    seconds = rewrite_info.seconds
+    return {**timings, "rewrite_s": seconds} if seconds is not None else dict(timings)
 
 
-def _with_rewrite_time(timings: dict, rewrite_info: dict) -> dict:
-    seconds = rewrite_info.get("seconds")
-    return {**timings, "rewrite_s": seconds} if isinstance(seconds, (int, float)) else dict(timings)
-
-
-def _with_info(request: GenerationRequest, info: dict) -> GenerationRequest:
-    return replace(request, rewrite_info={**info, **request.rewrite_info})
+def _with_info(request: GenerationRequest, info: RewriteInfo) -> GenerationRequest:
+    return replace(request, rewrite_info=info.merged(request.rewrite_info))
 
 
 def _encode_on_cpu(pipe, request: GenerationRequest, token_limit: int, device: str) -> dict:

@@ -1,19 +1,15 @@
-"""Browser-safe mp4 encoding through ffmpeg-python, unique output names, and JSON sidecars."""
+"""Browser-safe mp4 encoding through ffmpeg-python and unique output names (sidecars: pipeline.records)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-
-_VERSIONED = ("torch", "diffusers", "transformers", "accelerate", "bitsandbytes", "gradio")
 
 
 def ffmpeg_binary() -> str:
@@ -82,25 +78,6 @@ def encode_mp4(
             proc.kill()
         tmp.unlink(missing_ok=True)
     return path
-
-
-def write_sidecar(path: Path, record: dict) -> Path:
-    """Write the run's JSON record; exclusive create, so an existing sidecar is never replaced."""
-    record = {**record, "versions": package_versions()}
-    with open(path, "x", encoding="utf-8") as f:
-        json.dump(record, f, indent=2, ensure_ascii=False, default=str)
-        f.write("\n")
-    return path
-
-
-def package_versions() -> dict[str, str | None]:
-    versions = {}
-    for name in _VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def _publish(tmp: Path, path: Path) -> None:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipeline.gallery_export import JSON_FIELDS, write_runs
+from pipeline.records import RewriteInfo, to_json
 
 DB_NAME = "runs.sqlite3"
 SCHEMA_VERSION = 1
@@ -39,7 +40,7 @@ CREATE TABLE IF NOT EXISTS runs (
     seed INTEGER,
     seeds TEXT NOT NULL,      -- JSON list; several for variations
     settings TEXT NOT NULL,   -- JSON
-    rewrite TEXT NOT NULL,    -- JSON: rewriter, template version, rewrite seed, fallback
+    rewrite TEXT NOT NULL,    -- JSON: a RewriteInfo (pipeline.records): rewriter, template, seed, fallback
     files TEXT NOT NULL,      -- JSON role -> path; filled only once every file is in place
     planned TEXT NOT NULL,    -- JSON list of final paths the run will write; removed if it is interrupted
     timings TEXT NOT NULL,    -- JSON
@@ -63,7 +64,7 @@ class RunStart:
     session: str | None = None
     rewritten: str | None = None
     seeds: tuple[int, ...] = ()
-    rewrite: dict = field(default_factory=dict)
+    rewrite: RewriteInfo = field(default_factory=RewriteInfo)
     planned: tuple[str, ...] = ()  # final paths this run may create
     parent_id: int | None = None
 
@@ -84,7 +85,7 @@ class Run:
     seed: int | None
     seeds: tuple[int, ...]
     settings: dict
-    rewrite: dict
+    rewrite: RewriteInfo
     files: dict
     timings: dict
     parent_id: int | None
@@ -94,6 +95,7 @@ class Run:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["seeds"] = list(self.seeds)
+        data["rewrite"] = to_json(self.rewrite)
         return data
 
 
@@ -150,7 +152,7 @@ class Gallery:
             "seed": start.seed,
             "seeds": _dump(list(start.seeds)),
             "settings": _dump(start.settings),
-            "rewrite": _dump(start.rewrite),
+            "rewrite": _dump(to_json(start.rewrite)),
             "files": "{}",
             "planned": _dump([str(p) for p in start.planned]),
             "timings": "{}",
@@ -170,7 +172,7 @@ class Gallery:
         prompt_used: str | None,
         rewritten: str | None = None,
         timings: Mapping | None = None,
-        rewrite: Mapping | None = None,
+        rewrite: RewriteInfo | None = None,
     ) -> None:
         """Mark a run completed; call only once every file it names is in place."""
         missing = [str(p) for p in files.values() if not Path(p).exists()]
@@ -187,7 +189,7 @@ class Gallery:
                     prompt_used,
                     rewritten,
                     _dump(dict(timings or {})),
-                    _dump(dict(rewrite)) if rewrite is not None else None,
+                    _dump(to_json(rewrite)) if rewrite is not None else None,
                     run_id,
                 ),
             )
@@ -402,6 +404,7 @@ def _to_run(row: sqlite3.Row) -> Run:
     for key in JSON_FIELDS:
         data[key] = json.loads(data[key])
     data["seeds"] = tuple(data["seeds"])
+    data["rewrite"] = RewriteInfo.from_dict(data["rewrite"])
     return Run(**data)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TypeVar
 
 from pipeline.presets import VideoSpec
+from pipeline.records import RewriteInfo
 from prompts.cleaning import MAX_PROMPT_CHARS, check_prompt
 
 MAX_SEED = 2**32 - 1  # torch.Generator accepts 64-bit seeds; 32 bits keep them readable and portable
@@ -66,7 +67,7 @@ class GenerationRequest(RenderSettings):
     video: str  # video preset name
     rewritten: str | None = None  # the prompt sent to the video model when it differs from `prompt`
     image_path: str | None = None  # reference image: the first frame of an image-to-video render
-    rewrite_info: dict = field(default_factory=dict)  # rewriter, template version, seed, fallback
+    rewrite_info: RewriteInfo = field(default_factory=RewriteInfo)  # where `rewritten` came from
     image_fit: str = "crop"  # how the image meets the video's size: "crop" (fill) or "pad" (letterbox)
     image_description: str | None = None  # the user's words for the image, for a rewriter that cannot see it
 
@@ -96,7 +97,7 @@ def build_request(
     image_path: str | None = None,
     image_fit: str = "crop",
     image_description: str | None = None,
-    rewrite_info: dict | None = None,
+    rewrite_info: RewriteInfo | None = None,
     **settings,
 ) -> GenerationRequest:
     """A validated request for `spec`; `settings` are RenderSettings fields by name (None or left out: the
@@ -117,7 +118,7 @@ def build_request(
     description = image_description.strip() if isinstance(image_description, str) else None
     if description and len(description) > MAX_DESCRIPTION_CHARS:
         raise ValueError(f"The image description has {len(description)} characters; the limit is {MAX_DESCRIPTION_CHARS}.")
-    return replace(request, image_path=image_path, rewrite_info=dict(rewrite_info or {}), image_fit=image_fit,
+    return replace(request, image_path=image_path, rewrite_info=rewrite_info or RewriteInfo(), image_fit=image_fit,
                    image_description=(description or None) if image_path else None)
 
 

@@ -8,10 +8,11 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from pipeline.engine import Engine, ProgressFn, named_progress
-from pipeline.export import new_stem, write_sidecar
+from pipeline.export import new_stem
 from pipeline.presets import VideoSpec
+from pipeline.records import GenerateSidecar, RewriteInfo, VariationPreview, VariationsSidecar, write_sidecar
 from pipeline.request import MAX_SEED, SETTING_NAMES, GenerationResult, build_request
+from pipeline.runner import ProgressFn, Runner, named_progress
 
 DEFAULT_COUNT = 4
 MAX_COUNT = 8  # each preview costs roughly a tenth of a full render; eight still cost less than one
@@ -30,7 +31,7 @@ class VariationsResult:
     sidecar_path: str  # one sidecar for the batch
     run_id: int  # pick a preview with Engine.expand_variation(run_id, seed)
     preview_settings: dict
-    rewrite: dict
+    rewrite: RewriteInfo
 
 
 def preview_settings(spec: VideoSpec, height: int, width: int, num_frames: int, num_inference_steps: int) -> dict:
@@ -68,7 +69,7 @@ def variation_seeds(count: object, seed: int | None = None) -> tuple[int, ...]:
 
 
 def variations(
-    engine: Engine,
+    engine: Runner,
     prompt: str,
     *,
     count: int = DEFAULT_COUNT,
@@ -97,10 +98,10 @@ def variations(
     sidecar_path = stem.with_name(f"{stem.name}.json")
 
     # 2. Record the batch before any model runs
-    pending = {"rewriter": None, "fallback": "used as written"} if use_raw else {"seed": rewrite_seed}
+    pending = RewriteInfo.as_written() if use_raw else RewriteInfo(seed=rewrite_seed)
     start = engine.run_start(
         "variations", full, session, [*paths.values(), sidecar_path], parent_id, seeds=seeds,
-        rewrite={**pending, **full.rewrite_info}, settings={**engine.settings(full), "preview": preview},
+        rewrite=pending.merged(full.rewrite_info), settings={**engine.settings(full), "preview": preview},
     )
     with engine.gallery.recording(start) as run_id:
         # 3. Rewrite once; every preview reads the same prompt
@@ -108,16 +109,16 @@ def variations(
         engine.check_tokens(full.prompt_used)
 
         # 4. Render each seed at preview settings
-        records = {}
+        renders = {}
         for i, (seed, request) in enumerate(zip(seeds, requests, strict=True)):
             request = replace(request, rewritten=full.rewritten, rewrite_info=full.rewrite_info)
             name = f"preview {i + 1}/{len(seeds)}"
-            _, records[seed] = engine.render_video(request, paths[seed], named_progress(progress, name), cancel)
+            renders[seed] = engine.render_record(request, paths[seed], named_progress(progress, name), cancel)
 
         # 5. One sidecar for the batch; then the row is completed
-        sidecar = write_sidecar(sidecar_path, _sidecar(run_id, full, engine.settings(full), preview, records))
+        sidecar = write_sidecar(sidecar_path, _sidecar(run_id, full, engine.settings(full), preview, renders))
         files = {f"preview-{seed}": str(path) for seed, path in paths.items()} | {"sidecar": str(sidecar)}
-        timings = {f"preview_{seed}_{k}": v for seed in seeds for k, v in records[seed]["timings"].items()}
+        timings = {f"preview_{seed}_{k}": v for seed in seeds for k, v in renders[seed].timings.items()}
         engine.gallery.complete(run_id, files, prompt_used=full.prompt_used, rewritten=full.rewritten,
                                 timings=timings, rewrite=full.rewrite_info)
     previews = tuple(Preview(seed, str(paths[seed])) for seed in seeds)
@@ -125,7 +126,7 @@ def variations(
 
 
 def expand_variation(
-    engine: Engine,
+    engine: Runner,
     run_id: object,
     seed: object,
     *,
@@ -160,27 +161,27 @@ def expand_variation(
         "settings": batch.settings.get("preview"),
     }
     _, result = engine.run_one("variation", request, session=session, progress=progress, cancel=cancel,
-                               parent_id=batch.id, extra={"preview": link})
+                               parent_id=batch.id, preview=link)
     return result
 
 
-def _sidecar(run_id: int, full, settings: dict, preview: dict, records: dict[int, dict]) -> dict:
-    first = next(iter(records.values()))
-    return {
-        "kind": "variations",
-        "run_id": run_id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "raw_prompt": full.prompt,
-        "rewritten_prompt": full.rewritten,
-        "prompt_used": full.prompt_used,
-        "prompt_tokens": first["prompt_tokens"],
-        "rewrite": full.rewrite_info,
-        "seeds": list(records),
-        "video_preset": first["video_preset"],
-        "settings": settings,  # the full render's; previews use preview_settings
-        "preview_settings": preview,
-        "previews": [{"seed": seed, "video": r["video"], "timings": r["timings"]} for seed, r in records.items()],
-        "device": first["device"],
-        "dtype": first["dtype"],
-        "memory": first["memory"],
-    }
+def _sidecar(
+    run_id: int, full, settings: dict, preview: dict, renders: dict[int, GenerateSidecar]
+) -> VariationsSidecar:
+    first = next(iter(renders.values()))
+    return VariationsSidecar(
+        run_id=run_id,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        raw_prompt=full.prompt,
+        rewritten_prompt=full.rewritten,
+        prompt_used=full.prompt_used,
+        prompt_tokens=first.prompt_tokens,
+        rewrite=full.rewrite_info,
+        video_preset=first.video_preset,
+        settings=settings,
+        preview_settings=preview,
+        previews=tuple(VariationPreview(seed, r.video, r.timings) for seed, r in renders.items()),
+        device=first.device,
+        dtype=first.dtype,
+        memory=first.memory,
+    )

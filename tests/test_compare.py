@@ -77,7 +77,7 @@ def test_compare_rewrites_first_when_no_rewritten_text_is_given(engine, monkeypa
     result = engine.compare("a red ball", rewrite_seed=4, seed=3, num_inference_steps=1)
     assert seen == [("a red ball", 4)]
     assert result.rewritten.prompt_used == REWRITTEN and result.raw.prompt_used == "a red ball"
-    assert result.rewrite["rewriter"] == "tiny-random" and result.rewrite["seed"] == 4
+    assert result.rewrite.rewriter == "tiny-random" and result.rewrite.seed == 4
     assert json.loads(Path(result.sidecar_path).read_text())["rewrite"]["template_version"].startswith("wan-")
 
 
@@ -169,3 +169,18 @@ def test_preview_settings_are_valid_and_cheaper_for_every_preset(name):
     # never bigger than the full render asked for
     small = preview_settings(spec, 16, 16, spec.frame_step + 1, 1)
     assert small == {"height": 16, "width": 16, "num_frames": spec.frame_step + 1, "num_inference_steps": 1}
+
+
+def test_the_engine_is_the_runner_compare_and_variations_are_written_against(tiny_engine):
+    """pipeline.runner.Runner lets compare and variations take the engine without importing it: the engine has
+    every member it names, and each of its methods has the engine's signature."""
+    import inspect
+
+    from pipeline.engine import Engine
+    from pipeline.runner import Runner
+
+    assert all(hasattr(tiny_engine, name) for name in [*Runner.__annotations__, "spec"])
+    methods = [name for name, value in vars(Runner).items() if inspect.isfunction(value) and not name.startswith("_")]
+    assert len(methods) == 6
+    for name in methods:
+        assert inspect.signature(getattr(Engine, name)) == inspect.signature(getattr(Runner, name)), name

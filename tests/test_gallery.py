@@ -58,7 +58,7 @@ def test_every_generate_is_recorded_with_prompts_settings_files_and_timings(engi
     assert (run.kind, run.status, run.seed, run.seeds) == ("generate", "completed", 5, (5,))
     assert (run.prompt, run.rewritten, run.prompt_used) == ("a red ball", REWRITTEN, REWRITTEN)
     assert run.settings["num_inference_steps"] == 1 and run.settings["height"] == engine.spec.height
-    assert run.rewrite["rewriter"] == "edited or supplied by the user" and "denoise_s" in run.timings
+    assert run.rewrite.rewriter == "edited or supplied by the user" and "denoise_s" in run.timings
     assert engine.gallery.file(run.files["video"]) == Path(result.video_path)
     assert engine.gallery.file(run.files["sidecar"]) == Path(result.sidecar_path)
     assert json.loads(Path(result.sidecar_path).read_text())["run_id"] == run.id
