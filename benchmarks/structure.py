@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("app", "demo", "pipeline", "prompts", "runtime")
+PACKAGES = ("app", "demo", "pipeline", "prompts", "runtime")  # the floors, top down
 
 
 def _modules() -> dict[str, Path]:
@@ -90,6 +90,7 @@ def measure() -> dict:
     lines, functions, local_imports = {}, [], 0
     file_edges: dict[str, set[str]] = {m: set() for m in modules}
     package_edges: dict[str, set[str]] = {}
+    upward: set[str] = set()  # imports of a higher floor from a lower one
     for name, path in modules.items():
         text = path.read_text()
         tree = ast.parse(text)
@@ -109,6 +110,8 @@ def measure() -> dict:
                 src, dst = name.split(".")[0], resolved.split(".")[0]
                 if src != dst:
                     package_edges.setdefault(src, set()).add(dst)
+                if PACKAGES.index(dst) < PACKAGES.index(src):
+                    upward.add(f"{name} -> {resolved}")
     functions.sort(reverse=True)
     return {
         "modules": len(modules),
@@ -118,6 +121,7 @@ def measure() -> dict:
         "functions_over_6_params": sorted(n for _, p, n in functions if p > 6),
         "local_project_imports": local_imports,
         "package_graph": {k: sorted(v) for k, v in sorted(package_edges.items())},
+        "upward_imports": sorted(upward),
         "file_cycles": _cycles(file_edges),
     }
 
