@@ -9,19 +9,22 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline import compare, variations
+from pipeline import compare, loading, variations
 from pipeline.export import encode_mp4, new_stem
 from pipeline.gallery import Gallery, RunStart
 from pipeline.image_to_video import image_target, partner_settings, save_reference, switch_note
 from pipeline.loading import LoadedVideo, rewrite_target, step_down
+from pipeline.memory_apply import memory_record, out_of_memory_message
 from pipeline.presets import VideoSpec, get_video_spec
 from pipeline.records import AS_WRITTEN, EDITED, GenerateSidecar, RewriteInfo, to_json, write_sidecar
 from pipeline.request import SETTING_NAMES, GenerationRequest, GenerationResult, build_request
 from pipeline.runner import ProgressFn
 from prompts.cleaning import check_prompt
+from prompts.presets import get_rewriter_spec
 from prompts.rewriter import Cancelled, Partial, Rewriter, RewriteResult
 from prompts.tokens import TokenCount, TokenCounter
-from runtime.devices import on_zerogpu
+from prompts.vision import load_rewriter
+from runtime.devices import free_accelerator_memory, on_zerogpu, pick_device
 from runtime.images import prepare_reference_image
 
 log = logging.getLogger(__name__)
@@ -47,18 +50,12 @@ class Engine:
     @classmethod
     def load(cls, rewriter: str | None, video: str | None, outputs: Path, device: str | None = None) -> Engine:
         """Load presets by name; None picks the device's default, rewriter "none" loads no LLM."""
-        from pipeline.loading import load_video
-        from pipeline.presets import get_video_spec
-        from prompts.presets import get_rewriter_spec
-        from prompts.vision import load_rewriter
-        from runtime.devices import pick_device
-
         device = device or pick_device()
         default_rewriter, default_video = default_presets(device)
         video_spec = get_video_spec(video or default_video)
         rewriter_name = rewriter or default_rewriter
         llm = None if rewriter_name == "none" else load_rewriter(get_rewriter_spec(rewriter_name), device)
-        engine = cls(load_video(video_spec, device, rewriter=None if llm is None else rewriter_name), llm, outputs)
+        engine = cls(loading.load_video(video_spec, device, rewriter=None if llm is None else rewriter_name), llm, outputs)
         if on_zerogpu() and engine.image_spec not in (None, engine.spec):
             # ZeroGPU: models load in the main process, once: a GPU worker cannot keep what it loads (each call
             # may get a fresh fork), and a load there would spend the visitor's GPU time. The partner shares
@@ -123,9 +120,6 @@ class Engine:
     def loaded(self, name: str) -> LoadedVideo:
         """The loaded pipeline of preset `name` (this app's, or its image partner, loaded on first use). On CUDA
         only one stays on the GPU: the other is dropped and reloaded when needed again."""
-        from pipeline.loading import load_video
-        from runtime.devices import free_accelerator_memory
-
         if name == self.spec.name:
             wanted, other = self.video, self._partner
         elif self.image_spec is not None and name == self.image_spec.name:
@@ -139,7 +133,7 @@ class Engine:
         if wanted is None or wanted.pipe is None:
             spec = get_video_spec(name)
             log.info("loading %s", name)
-            wanted = load_video(spec, self.video.device, rewriter=self._rewriter_name(),
+            wanted = loading.load_video(spec, self.video.device, rewriter=self._rewriter_name(),
                                 text_encoder_from=self._text_encoder_donor(name))
             if name == self.spec.name:
                 self.video = wanted
@@ -488,14 +482,10 @@ class Engine:
 
     def _out_of_memory_message(self, request: GenerationRequest) -> str:
         """What the settings need; from the preset's plan, without loading anything (a reload may have failed)."""
-        from pipeline.memory_apply import out_of_memory_message
-
         video = self.video if request.video == self.spec.name else self._partner
         return out_of_memory_message(video, self._rewriter_name(), request)
 
     def _memory_record(self, request: GenerationRequest) -> dict:
-        from pipeline.memory_apply import memory_record
-
         return memory_record(self.loaded(request.video), request)
 
     def _rewriter_name(self) -> str | None:

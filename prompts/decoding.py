@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from prompts.meaning import holds_quote, quoted_texts
 from prompts.preservation import content_words, stem_words, stems
 
 
@@ -60,6 +61,10 @@ class KeepWords:
     A small rewriter drifts off the user's words into its own scene ("a group of campers with a cute dog" came
     back as children on a meadow). The bonus makes those words likelier wherever the model is about to write
     them, without forcing where they go or copying the prompt; the words check after generation still decides.
+
+    Quoted text ("a sign that says "exam today"") is kept as a whole: while the text does not hold a quote, the
+    token that continues it gets the bonus once its first token is written, so the words stay together and in
+    order ("Exam Today", not "exam papers ... today").
     """
 
     def __init__(self, tokenizer, prompt: str, prompt_length: int, bias: float, ramp: int = 0):
@@ -69,10 +74,15 @@ class KeepWords:
             (stem, [tokenizer(form, add_special_tokens=False)["input_ids"] for form in (f" {w}", f" {w.capitalize()}")])
             for w, stem in zip(words, stem_words(words), strict=True)
         ]
+        self.quotes = [
+            (quote, [tokenizer(form, add_special_tokens=False)["input_ids"] for form in _cases(quote)])
+            for quote in quoted_texts(prompt)
+        ]
 
     def token_ids(self) -> list[int]:
         """Every token of the words it favours (an output layer must be able to score them: SubsetHead.allow)."""
-        return sorted({i for _, forms in self.words for ids in forms for i in ids})
+        every = [ids for _, forms in self.words + self.quotes for ids in forms]
+        return sorted({i for ids in every for i in ids})
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         for row in range(input_ids.shape[0]):
@@ -86,9 +96,24 @@ class KeepWords:
                     # the longest start of the word that the text ends with picks the next piece (none: its first)
                     done = next((k for k in range(len(ids) - 1, 0, -1) if new[-k:] == ids[:k]), 0)
                     boost.add(ids[done])
+            # with a ramp, the bonus grows to `bias` over its first `ramp` tokens: the model opens in its own
+            # words, and a word still missing later is pressed harder
+            bonus = self.bias * min(1.0, (len(new) + 1) / self.ramp) if self.ramp else self.bias
             if boost:
-                # with a ramp, the bonus grows to `bias` over its first `ramp` tokens: the model opens in its own
-                # words, and a word still missing later is pressed harder
-                bonus = self.bias * min(1.0, (len(new) + 1) / self.ramp) if self.ramp else self.bias
                 scores[row, torch.tensor(sorted(boost), device=scores.device)] += bonus
+            text = self.tokenizer.decode(new, skip_special_tokens=True) if new else ""
+            for quote, forms in self.quotes:
+                if not new or holds_quote(text, quote):
+                    continue
+                # the text ends with the quote's first k tokens: the (k+1)-th continues it, pressed twice as hard
+                # as a word (its words alone may already be in the text, out of order)
+                after = {ids[k] for ids in forms for k in range(len(ids) - 1, 0, -1) if new[-k:] == ids[:k]}
+                if after:
+                    scores[row, torch.tensor(sorted(after), device=scores.device)] += 2 * bonus
         return scores
+
+
+def _cases(quote: str) -> list[str]:
+    """How a quote may be written: as typed, capitalised, title-cased or upper-cased, after a space or a quote mark."""
+    forms = dict.fromkeys((quote, quote.capitalize(), quote.title(), quote.upper()))
+    return [f"{lead}{form}" for form in forms for lead in (" ", "")]

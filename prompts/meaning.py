@@ -81,8 +81,8 @@ def camera_move(idea: str) -> str:
 
 
 def _quotes(sentence: str, idea: str) -> str | None:
-    said, words = [_bare(q) for q in _quoted(idea)], set(stems(idea))
-    for quote in _quoted(sentence):
+    said, words = [_bare(q) for q in quoted_texts(idea)], set(stems(idea))
+    for quote in quoted_texts(sentence):
         # the idea's text, a part of it, or only words the idea uses (a stop sign reads "STOP")
         if not any(_bare(quote) in q for q in said) and not set(stems(quote)) <= words:
             return f"quotes text the idea does not ({quote!r})"
@@ -92,15 +92,20 @@ def _quotes(sentence: str, idea: str) -> str | None:
 def lost_quotes(idea: str, rewrite: str) -> list[str]:
     """The idea's quoted texts ("a sign that says "OPEN"") that `rewrite` does not hold word for word (case and
     punctuation aside): the words on a sign, a cake or a shirt are what the user asked the video to show."""
-    have = f" {_plain(rewrite)} "
-    return [quote for quote in _quoted(idea) if _plain(quote) and f" {_plain(quote)} " not in have]
+    return [quote for quote in quoted_texts(idea) if not holds_quote(rewrite, quote)]
+
+
+def holds_quote(text: str, quote: str) -> bool:
+    """`text` holds `quote` word for word, case and punctuation aside (an empty quote is always held)."""
+    return not _plain(quote) or f" {_plain(quote)} " in f" {_plain(text)} "
 
 
 def _plain(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-def _quoted(text: str) -> list[str]:
+def quoted_texts(text: str) -> list[str]:
+    """The texts `text` quotes, in "double", “curly”, «angle» or 'single' quotes."""
     return [next(g for g in groups if g) for groups in _QUOTED.findall(text)]
 
 

@@ -84,6 +84,27 @@ def test_keep_words_favours_the_prompts_unused_words_piece_by_piece(tmp_path):
     assert bonus == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.0, 2.0])  # rises over `ramp` tokens, then holds
 
 
+def test_keep_words_continues_a_quote_once_started_until_the_text_holds_it(tmp_path):
+    from runtime.tiny import build_tokenizer
+
+    tok = build_tokenizer(tmp_path / "tok")
+    prompt_ids = [5, 6, 7]
+    keep = KeepWords(tok, 'a chalkboard that says "exam today"', len(prompt_ids), bias=2.0)
+    quote = tok(" Exam Today", add_special_tokens=False)["input_ids"]
+    today = tok(" Today", add_special_tokens=False)["input_ids"][0]
+    assert set(quote) <= set(keep.token_ids())  # the output layer must be able to write them (SubsetHead.allow)
+
+    def boosted(text: str) -> set[int]:
+        new = tok(text, add_special_tokens=False)["input_ids"]
+        out = keep(torch.tensor([prompt_ids + new]), torch.zeros(1, len(tok)))
+        return set(torch.nonzero(out[0] >= 4.0).flatten().tolist())  # a quote's next token: twice the bias
+
+    # both words written, not as the quote: the quote's next token is favoured right after its first, only there
+    assert today in boosted('Today an exam. It reads "Exam')
+    assert today not in boosted("Today an exam. It reads")
+    assert today not in boosted('Today an exam. It reads "Exam Today". Exam')  # the text holds it: done
+
+
 def test_subset_head_scores_exactly_the_subset_and_nothing_else():
     torch.manual_seed(0)
     weight = torch.randn(50, 8)
