@@ -9,6 +9,8 @@ from dataclasses import replace
 
 from pipeline.memory_plan import GB, Budget, MemoryPlan, Settings, estimate, plan_memory, rung_named
 from pipeline.presets import VideoSpec
+from prompts.presets import get_rewriter_spec
+from runtime.devices import on_zerogpu
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +19,6 @@ def detect_budget(device: str, environ: Mapping[str, str] | None = None) -> Budg
     """Free GPU memory (plus what this process already holds) and available RAM; RR_VRAM_GB plans for less.
     None when the GPU's memory cannot be read."""
     import psutil
-
-    from runtime.devices import on_zerogpu
 
     env = os.environ if environ is None else environ
     zerogpu = on_zerogpu(env)
@@ -49,8 +49,6 @@ def plan_for(spec: VideoSpec, rewriter: str | None, budget: Budget | None, setti
              below_gb: float | None = None) -> MemoryPlan:
     """Plan one preset pair; the LLM keeps its preset's CUDA quantization (the planner reports it).
     With no budget (memory could not be read) the plan is the previous fixed one: model offload + VAE tiling."""
-    from prompts.presets import get_rewriter_spec
-
     llm_quant = get_rewriter_spec(rewriter).quantization.get("cuda", "none") if rewriter else "none"
     settings = settings or settings_for(spec)
     if budget is None:
