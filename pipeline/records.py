@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,12 @@ _VERSIONED = ("torch", "diffusers", "transformers", "accelerate", "bitsandbytes"
 
 
 def package_versions() -> dict[str, str | None]:
+    """The installed versions of the packages a render depends on (read once a process: they do not change)."""
+    return dict(_installed_versions())
+
+
+@cache
+def _installed_versions() -> dict[str, str | None]:
     versions = {}
     for name in _VERSIONED:
         try:

@@ -87,7 +87,8 @@ class KeepWords:
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         for row in range(input_ids.shape[0]):
             new = input_ids[row, self.prompt_length :].tolist()
-            have = set(stems(self.tokenizer.decode(new, skip_special_tokens=True))) if new else set()
+            text = self.tokenizer.decode(new, skip_special_tokens=True) if new else ""  # once a token: a hot path
+            have = set(stems(text))
             boost = set()
             for stem, forms in self.words:
                 if stem in have:
@@ -101,7 +102,6 @@ class KeepWords:
             bonus = self.bias * min(1.0, (len(new) + 1) / self.ramp) if self.ramp else self.bias
             if boost:
                 scores[row, torch.tensor(sorted(boost), device=scores.device)] += bonus
-            text = self.tokenizer.decode(new, skip_special_tokens=True) if new else ""
             for quote, forms in self.quotes:
                 if not new or holds_quote(text, quote):
                     continue
