@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.engine import default_presets
     from pipeline.loading import rewrite_target
     from pipeline.presets import get_video_spec
-    from prompts.presets import get_rewriter_spec
+    from prompts.presets import ADAPTERS, get_rewriter_spec
     from prompts.rewriter import Rewriter
     from runtime.devices import pick_device
 
@@ -231,6 +231,12 @@ def main(argv: list[str] | None = None) -> None:
         "--rules",
         action="store_true",
         help="the rule-based path: no adapter for any template family (the rewriter is named NAME+rules)",
+    )
+    parser.add_argument(
+        "--adapter",
+        default=None,
+        help="tuned path: this adapter under prompts/adapters/ for every tuned family instead of the preset's "
+        "(the rewriter is named NAME+ADAPTER)",
     )
     parser.add_argument(
         "--no-words-check",
@@ -292,6 +298,10 @@ def main(argv: list[str] | None = None) -> None:
         spec = replace(spec, name=f"{spec.name}+step={args.keep_step}", keep_bias_step=args.keep_step)
     if args.temperature is not None:
         spec = replace(spec, name=f"{spec.name}+t={args.temperature}", temperature=args.temperature)
+    if args.adapter is not None:
+        if not (ADAPTERS / args.adapter / "adapter_config.json").is_file():
+            parser.error(f"no adapter {args.adapter!r} under {ADAPTERS}")
+        spec = replace(spec, name=f"{spec.name}+{args.adapter}", tuned=dict.fromkeys(spec.tuned, args.adapter))
     if args.rules:
         spec = replace(spec, name=f"{spec.name}+rules", tuned={})
     if args.no_words_check:

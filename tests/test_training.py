@@ -132,3 +132,61 @@ def test_cleaning_removes_invented_people_and_sounds_and_drops_targets_that_lose
     assert counts["sentences removed: invented people"] == 1 and counts["sentences removed: sound, smell or taste"] == 1
     assert clean_target("a red fox in the snow", TARGET, counts)[1] == "under 50 words after cleaning"
     assert clean_target("a blue whale", reference, counts)[1] == "loses a content word of the prompt"
+
+
+SNOW = (
+    " Snowflakes settle on its thick coat and the pale sky brightens slowly over the quiet hills, "
+    "where frozen pines stand in long rows under a thin layer of fresh powder."
+)
+
+
+def test_a_preference_sets_the_cleaned_reference_against_it_with_its_faults_in_place_at_about_its_length():
+    from prompts.training.pairs import preference
+
+    reference = TARGET + " They turn to face the viewer, their eyes calm. The crunch of snow sounds under its paws." + SNOW
+    chosen, rejected, faults = preference("a red fox in the snow", reference)
+    assert chosen == TARGET + SNOW  # a person's trace ("They turn to face the viewer") goes too, not only named people
+    assert rejected.startswith(TARGET + " They turn") and rejected.endswith("under its paws.")  # the clean tail is cut
+    assert faults == ("a person's traces", "sound, smell or taste")
+    assert preference("a red fox in the snow", TARGET + SNOW) == "nothing to remove"
+    # a prompt with a person keeps "they"; a prompt whose words the chosen would lose gives no preference
+    assert preference("two hikers in the snow", reference.replace("fox", "hikers")) != "nothing to remove"
+    assert preference("a blue whale", reference) == "chosen loses a content word of the prompt"
+
+
+def test_two_preference_steps_start_from_the_adapter_as_reference_and_move_the_margin(tiny, tmp_path):
+    from peft import PeftModel
+
+    from prompts.training import preference
+    from prompts.training.pairs import Preference
+
+    # 1. An adapter to continue, from one step of the first training
+    model, tokenizer, ids, _ = _load(tiny)
+    one_step = lora.TrainConfig(batch_size=2, max_steps=1, rank=4, alpha=8, eval_every=100)
+    lora.train(model, tokenizer, ids, PAIRS, PAIRS[:2], tmp_path / "sft", one_step)
+    lora.export(tmp_path / "sft", tmp_path / "init")
+
+    # 2. Two preference steps; at step 0 the policy is its own reference: margin 0, DPO loss log 2
+    prefs = [Preference(p.prompt, p.target, p.target + " A man sings loudly.", ("x",), p.dimension) for p in PAIRS]
+    data = {"train": prefs, "validation": prefs[:2], "validation_pairs": PAIRS[:2]}
+    config = preference.PreferenceConfig(batch_size=2, max_steps=2, checkpoint_every=1, eval_every=100, lr=1e-2)
+
+    def run(folder):
+        model, tokenizer, ids, _ = _load(tiny)
+        peft_model = PeftModel.from_pretrained(model, tmp_path / "init", is_trainable=True)
+        return preference.train(peft_model, tokenizer, ids, data, folder, config)
+
+    run(tmp_path / "dpo")
+    records = _records(tmp_path / "dpo")
+    assert records[0]["event"] == "start" and records[0]["train_preferences"] == 3
+    assert records[1]["val_margin"] == 0 and records[1]["val_dpo"] == pytest.approx(0.6931, abs=1e-3)
+    assert [r["step"] for r in records if "dpo" in r] == [1, 2]
+    assert records[-1]["event"] == "done" and records[-1]["val_margin"] != 0 and records[-1]["val_loss"] > 0
+    assert (tmp_path / "dpo" / "reference.pt").exists()
+
+    # 3. Running it again adds nothing; the adapter exports like the first training's
+    run(tmp_path / "dpo")
+    assert _records(tmp_path / "dpo") == records
+    lora.export(tmp_path / "dpo", tmp_path / "adapter")
+    config_json = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert config_json["base_model_name_or_path"] == lora.BASE_MODEL and config_json["r"] == 4

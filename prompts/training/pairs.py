@@ -27,6 +27,17 @@ DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "eval" / "vbench
 REFERENCES = ("reference_qwen2.5_3b_wan", "reference_gpt4")  # in order of preference
 WORD_RANGE = (50, 150)  # the Wan preset's accepted range (wan2.1-t2v-1.3b)
 _PRONOUN = re.compile(r"\b(?:he|she|his|her|hers|him|himself|herself)\b", re.IGNORECASE)
+# Traces of a person the detectors leave out on purpose (prompts.faults: kin words, "they", a figure without an
+# adjective), read in the references of prompts with nobody in them: "They turn to face the viewer", "The figure
+# maintains a serene expression", "the gamer's hands", "They are all wearing stylish clothing". Used to build the
+# preference pairs only (the first training's targets stay as they were, so its adapter reproduces).
+_PERSON_TRACE = re.compile(
+    r"^(?:they|their)\b|\bthey (?:are|were|walk|look|turn|stand|sit|smile|gaze|stroll|hold|wear|move|pause|seem)\b"
+    r"|\bfigures?\b|\bsilhouettes? of (?:a|an|two) (?!tree|bird|mountain|building)|\b(?:wearing|dressed|attire|clothing|outfits?)\b"
+    r"|\bexpressions? (?:is|are|of)\b|\btheir (?:faces?|expressions?|gaze|eyes|hands|smiles?)\b"
+    r"|\b(?:father|mother|daughter|brother|sister|parents|grandparents|owner|owners|gamer|gamers|player|players)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -44,20 +55,31 @@ def load_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def clean_target(prompt: str, reference: str, counts: Counter) -> tuple[str | None, str]:
-    """(cleaned target, "") or (None, why it was dropped); `counts` gathers the sentences removed, by fault."""
+def sentence_faults(prompt: str, reference: str, traces: bool = False) -> list[tuple[str, str | None]]:
+    """(sentence, the fault it brings or None) for each sentence of `reference`, a rewrite of `prompt`; with
+    `traces`, a person's traces count too when the prompt has nobody in it."""
     has_person = not invented_people(prompt, "a person")  # the detector flags any person when the prompt has none
-    kept = []
+    out = []
     for sentence in sentences(reference):
         fault = (
             "invented people"
             if invented_people(prompt, sentence) or (not has_person and _PRONOUN.search(sentence))
+            else "a person's traces"
+            if traces and not has_person and _PERSON_TRACE.search(sentence) and not _PERSON_TRACE.search(prompt)
             else "sound, smell or taste"
             if senses(prompt, sentence)
             else "unasked camera move"
             if camera_moves(prompt, sentence)
             else None
         )
+        out.append((sentence, fault))
+    return out
+
+
+def clean_target(prompt: str, reference: str, counts: Counter) -> tuple[str | None, str]:
+    """(cleaned target, "") or (None, why it was dropped); `counts` gathers the sentences removed, by fault."""
+    kept = []
+    for sentence, fault in sentence_faults(prompt, reference):
         if fault:
             counts[f"sentences removed: {fault}"] += 1
         else:
@@ -107,3 +129,66 @@ def build_pairs(rows: list[dict]) -> tuple[list[Pair], list[Pair], dict]:
         report[name] = {"rows": len(side), "pairs": len(pairs), **dict(sorted(counts.items()))}
         out.append(pairs)
     return out[0], out[1], report
+
+
+@dataclass(frozen=True)
+class Preference:
+    prompt: str
+    chosen: str  # the cleaned target, as training pairs have it
+    rejected: str  # the same reference with its faulty sentences in place, cut to about the chosen's length
+    faults: tuple[str, ...]  # what the rejected adds, one entry a faulty sentence
+    dimension: str
+
+
+def preference(prompt: str, reference: str) -> tuple[str, str, tuple[str, ...]] | str:
+    """(chosen, rejected, the faults the rejected adds) from one reference rewrite of `prompt`, or why none.
+
+    chosen: the reference's fault-free sentences (person traces counted too), capped at 150 words; it must keep
+    the prompt's content words and reach 50 words, as a training target does. rejected: the reference with the
+    faulty sentences in place, its trailing clean sentences dropped while it runs longer than the chosen, so the two
+    differ in what they say, not in how long they run (a preference for the shorter text would teach stopping).
+    """
+    marked = sentence_faults(prompt, reference, traces=True)
+    if not any(f for _, f in marked):
+        return "nothing to remove"
+    kept = [s for s, f in marked if f is None]
+    while kept and word_count(" ".join(kept)) > WORD_RANGE[1]:
+        kept.pop()
+    chosen = " ".join(kept)
+    if word_count(chosen) < WORD_RANGE[0]:
+        return f"chosen under {WORD_RANGE[0]} words"
+    if missing_words(prompt, chosen):
+        return "chosen loses a content word of the prompt"
+    while marked and word_count(" ".join(s for s, _ in marked)) > WORD_RANGE[1]:
+        marked.pop()
+    while len(marked) > 1 and marked[-1][1] is None and word_count(" ".join(s for s, _ in marked)) > word_count(chosen):
+        marked.pop()
+    faults = tuple(f for _, f in marked if f)
+    if not faults:
+        return "no faulty sentence within the chosen's length"
+    return chosen, " ".join(s for s, _ in marked), faults
+
+
+def preference_pairs(rows: list[dict]) -> tuple[list[Preference], dict]:
+    """(preferences, counts) from `rows` (one side of the split): for each prompt, the first reference (in the
+    order of REFERENCES) that gives a preference."""
+    counts: Counter = Counter()
+    out, seen = [], set()
+    for row in rows:
+        key = prompt_hash(row["prompt"])
+        if key in seen:
+            continue
+        seen.add(key)
+        for column in REFERENCES:
+            if not row.get(column):
+                continue
+            made = preference(row["prompt"], row[column])
+            if isinstance(made, str):
+                counts[f"{column}: {made}"] += 1
+                continue
+            chosen, rejected, faults = made
+            counts.update(f"rejected adds: {f}" for f in set(faults))
+            out.append(Preference(row["prompt"], chosen, rejected, faults, row["dimension"]))
+            break
+    counts["preferences"] = len(out)
+    return out, dict(sorted(counts.items()))
