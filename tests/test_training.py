@@ -140,15 +140,16 @@ SNOW = (
 )
 
 
-def test_a_preference_sets_the_cleaned_reference_against_it_with_its_faults_in_place_at_about_its_length():
+def test_a_preference_sets_the_cleaned_reference_against_it_with_its_faults_in_place_and_the_same_ending():
     from prompts.training.pairs import preference
 
     reference = TARGET + " They turn to face the viewer, their eyes calm. The crunch of snow sounds under its paws." + SNOW
-    chosen, rejected, faults = preference("a red fox in the snow", reference)
+    chosen, rejected, faults = preference("a red fox in the snow", reference + " A man sings loudly.")
     assert chosen == TARGET + SNOW  # a person's trace ("They turn to face the viewer") goes too, not only named people
-    assert rejected.startswith(TARGET + " They turn") and rejected.endswith("under its paws.")  # the clean tail is cut
+    assert rejected == reference  # the fault after the chosen's last sentence is left out: both end alike
     assert faults == ("a person's traces", "sound, smell or taste")
     assert preference("a red fox in the snow", TARGET + SNOW) == "nothing to remove"
+    assert preference("a red fox in the snow", TARGET + SNOW + " A man sings.") == "no faulty sentence within the chosen"
     # a prompt with a person keeps "they"; a prompt whose words the chosen would lose gives no preference
     assert preference("two hikers in the snow", reference.replace("fox", "hikers")) != "nothing to remove"
     assert preference("a blue whale", reference) == "chosen loses a content word of the prompt"

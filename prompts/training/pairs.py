@@ -144,9 +144,10 @@ def preference(prompt: str, reference: str) -> tuple[str, str, tuple[str, ...]] 
     """(chosen, rejected, the faults the rejected adds) from one reference rewrite of `prompt`, or why none.
 
     chosen: the reference's fault-free sentences (person traces counted too), capped at 150 words; it must keep
-    the prompt's content words and reach 50 words, as a training target does. rejected: the reference with the
-    faulty sentences in place, its trailing clean sentences dropped while it runs longer than the chosen, so the two
-    differ in what they say, not in how long they run (a preference for the shorter text would teach stopping).
+    the prompt's content words and reach 50 words, as a training target does. rejected: the chosen with the faulty
+    sentences that stood between its sentences put back in place. Faulty sentences after the chosen's last one are
+    left out, so both texts end alike: the pair differs in what a sentence says, never in where the text stops (a
+    rejected text that runs on past the chosen's end would teach stopping early).
     """
     marked = sentence_faults(prompt, reference, traces=True)
     if not any(f for _, f in marked):
@@ -159,14 +160,18 @@ def preference(prompt: str, reference: str) -> tuple[str, str, tuple[str, ...]] 
         return f"chosen under {WORD_RANGE[0]} words"
     if missing_words(prompt, chosen):
         return "chosen loses a content word of the prompt"
-    while marked and word_count(" ".join(s for s, _ in marked)) > WORD_RANGE[1]:
-        marked.pop()
-    while len(marked) > 1 and marked[-1][1] is None and word_count(" ".join(s for s, _ in marked)) > word_count(chosen):
-        marked.pop()
-    faults = tuple(f for _, f in marked if f)
+    rejected, faults, clean_left = [], [], len(kept)
+    for sentence, fault in marked:
+        if not clean_left:
+            break
+        rejected.append(sentence)
+        if fault:
+            faults.append(fault)
+        else:
+            clean_left -= 1
     if not faults:
-        return "no faulty sentence within the chosen's length"
-    return chosen, " ".join(s for s, _ in marked), faults
+        return "no faulty sentence within the chosen"
+    return chosen, " ".join(rejected), tuple(faults)
 
 
 def preference_pairs(rows: list[dict]) -> tuple[list[Preference], dict]:
