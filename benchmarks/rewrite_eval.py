@@ -254,6 +254,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--temperature", type=float, default=None, help="sampling temperature instead of the preset's (NAME+t=T)"
     )
+    parser.add_argument(
+        "--min-new-tokens", type=int, default=None, help="no end of text before this many tokens (NAME+min=N)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write every rewrite as JSONL here, as it is made")
     parser.add_argument(
         "--resume", action="store_true", help="reuse the rewrites already in --out (same rewriter, template, seed)"
@@ -302,6 +305,8 @@ def main(argv: list[str] | None = None) -> None:
         if not (ADAPTERS / args.adapter / "adapter_config.json").is_file():
             parser.error(f"no adapter {args.adapter!r} under {ADAPTERS}")
         spec = replace(spec, name=f"{spec.name}+{args.adapter}", tuned=dict.fromkeys(spec.tuned, args.adapter))
+    if args.min_new_tokens is not None:
+        spec = replace(spec, name=f"{spec.name}+min={args.min_new_tokens}", min_new_tokens=args.min_new_tokens)
     if args.rules:
         spec = replace(spec, name=f"{spec.name}+rules", tuned={})
     if args.no_words_check:

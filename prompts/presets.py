@@ -77,8 +77,9 @@ GEMMA_3_270M = RewriterSpec(
     sentence_by_sentence=True,
     # One draft of each sentence: two (the better kept) cost ~2x the time for a gain within noise (benchmarks/RESULTS.md).
     sentence_candidates=1,
-    # Wan's text-to-video family: the LoRA adapter learned from reference rewrites (prompts/training/).
-    tuned={"wan": "gemma-3-270m-wan-lora"},
+    # Wan's text-to-video family: the LoRA adapter learned from reference rewrites (prompts/training/lora.py),
+    # then a preference step against sentences that add people, sounds or camera moves (training/preference.py).
+    tuned={"wan": "gemma-3-270m-wan-dpo"},
     # Chosen on training-split prompts the adapter never saw (not the validation split, not the 40 prompts;
     # benchmarks/RESULTS.md): the first draft kept every word in 0.03 of 30 without the bias, 0.27 at 2.5,
     # 0.77 at 5; ramped biases kept fewer. Of 40 more, 1 was kept as written after three tries at 5, none

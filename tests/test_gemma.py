@@ -53,7 +53,7 @@ def test_real_tuned_rewrite_is_one_clean_paragraph_in_range_with_the_users_words
     rewriter, target = gemma
     result = rewriter.rewrite(prompt, target, seed=0)
     assert result.fallback is None, result.fallback
-    assert result.template_version.startswith("gemma-3-270m-wan-lora (adapter-"), result.template_version
+    assert result.template_version.startswith("gemma-3-270m-wan-dpo (adapter-"), result.template_version
     low, high = target.word_range
     assert low <= result.words <= high, result.rewritten
     assert problems(result.rewritten) == [], result.rewritten
