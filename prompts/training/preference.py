@@ -47,7 +47,7 @@ DEFAULT_INIT = Path(__file__).resolve().parents[1] / "adapters" / "gemma-3-270m-
 
 @dataclass(frozen=True)
 class PreferenceConfig:
-    lr: float = 5e-5
+    lr: float = 2e-5  # the shipped run; a 20-step trial at 5e-5 raised the clean targets' held-out loss 1.75 -> 1.87
     beta: float = 0.1  # DPO's temperature: how far the policy may move from the reference
     nll_weight: float = 1.0
     batch_size: int = 4  # preferences a step (twice as many sequences)
