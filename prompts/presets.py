@@ -62,7 +62,7 @@ GEMMA_3_270M = RewriterSpec(
     style="completion",
     dtype="bfloat16",
     # fp32 on CPU: int8 dynamic quantization decodes ~3x faster; on the tuned (Wan) path it scores the same
-    # fault rates (ref_f1 0.244 against 0.260), on the rule-based path its rewrites drifted (sim_ref 0.59
+    # fault rates (ref_f1 0.252 against 0.271), on the rule-based path its rewrites drifted (sim_ref 0.59
     # against 0.69; benchmarks/RESULTS.md). gemma-3-270m-int8 below is that fast path.
     quantization={"cpu": "none", "cuda": "none", "mps": "none"},
     max_new_tokens=240,
