@@ -191,3 +191,25 @@ def test_two_preference_steps_start_from_the_adapter_as_reference_and_move_the_m
     lora.export(tmp_path / "dpo", tmp_path / "adapter")
     config_json = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert config_json["base_model_name_or_path"] == lora.BASE_MODEL and config_json["r"] == 4
+
+
+def test_tuning_prompts_come_from_the_training_split_and_from_no_training_pair():
+    from benchmarks.tuning_prompts import tuning_prompts
+    from prompts.training.pairs import build_pairs, preference_pairs
+    from prompts.training.splits import split
+
+    long = TARGET + SNOW  # a reference that survives cleaning for "a red fox in the snow ..."
+    words = ["fox", "snow", "forest", "dawn", "mist", "trees", "tracks", "coat", "hills", "pines"]
+    prompts = [f"{a} and {b}" for k, a in enumerate(words) for b in words[k + 1 :]][:30]
+    rows = [
+        {"prompt": prompt, "dimension": f"d{i % 3}", "reference_gpt4": long if i % 2 else ""}
+        for i, prompt in enumerate(prompts)
+    ]
+    picked = tuning_prompts(rows, 8, seed=7)
+    train_rows, validation_rows = split(rows)
+    in_pairs = {p.prompt for p in build_pairs(rows)[0]} | {p.prompt for p in preference_pairs(train_rows)[0]}
+    assert len(picked) == 8 and len({p for _, p in picked}) == 8
+    assert not {p for _, p in picked} & ({r["prompt"] for r in validation_rows} | in_pairs)
+    assert in_pairs  # the rows with a reference made pairs, and none of them was picked
+    assert {d for d, _ in picked} == {"d0", "d1", "d2"}  # drawn across the dimensions
+    assert tuning_prompts(rows, 8, seed=7) == picked

@@ -1,0 +1,56 @@
+"""Write the tuning prompts: training-split VBench prompts that are in no training pair of either step.
+
+`python -m benchmarks.tuning_prompts [--data PATH] [--n 40] [--seed 7] --out FILE` writes them in the prompts-file
+format of `benchmarks.rewrite_eval --prompts FILE` (one a line under `[dimension]` headers), drawn round-robin over
+the dimensions. Choices about the rewriter (which adapter, a decoding setting) are made on these, never on the
+validation split or benchmarks/user_prompts.txt. The file is written outside the repository: it holds VBench prompts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections import defaultdict
+from pathlib import Path
+
+from prompts.training.pairs import DEFAULT_DATA, build_pairs, load_rows, preference_pairs
+from prompts.training.splits import prompt_hash, split
+
+
+def tuning_prompts(rows: list[dict], n: int, seed: int) -> list[tuple[str, str]]:
+    """(dimension, prompt) for `n` training-split prompts in neither the LoRA pairs nor the preference pairs."""
+    train_rows, _ = split(rows)
+    used = {prompt_hash(p.prompt) for p in build_pairs(rows)[0]}
+    used |= {prompt_hash(p.prompt) for p in preference_pairs(train_rows)[0]}
+    by_dimension: dict[str, list[str]] = defaultdict(list)
+    for row in train_rows:
+        key = prompt_hash(row["prompt"])
+        if key not in used:
+            used.add(key)
+            by_dimension[row["dimension"]].append(row["prompt"])
+    rng, out = random.Random(seed), []
+    while len(out) < n and any(by_dimension.values()):
+        for dimension in sorted(by_dimension):
+            pool = by_dimension[dimension]
+            if pool and len(out) < n:
+                out.append((dimension, pool.pop(rng.randrange(len(pool)))))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tuning_prompts", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="VBench rows with reference rewrites")
+    parser.add_argument("--n", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    picked = tuning_prompts(load_rows(args.data), args.n, args.seed)
+    lines = []
+    for dimension in sorted({d for d, _ in picked}):
+        lines += [f"[{dimension}]", *(p for d, p in picked if d == dimension)]
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"{len(picked)} tuning prompts in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
