@@ -150,8 +150,10 @@ def test_a_preference_sets_the_cleaned_reference_against_it_with_its_faults_in_p
     assert faults == ("a person's traces", "sound, smell or taste")
     assert preference("a red fox in the snow", TARGET + SNOW) == "nothing to remove"
     assert preference("a red fox in the snow", TARGET + SNOW + " A man sings.") == "no faulty sentence within the chosen"
-    # a prompt with a person keeps "they"; a prompt whose words the chosen would lose gives no preference
-    assert preference("two hikers in the snow", reference.replace("fox", "hikers")) != "nothing to remove"
+    # a prompt with a person keeps "they" (only the sound goes); one whose words the chosen would lose gives none
+    hikers = TARGET.replace("fox", "hikers") + " They turn to face the viewer. The crunch of snow sounds loud." + SNOW
+    chosen, rejected, faults = preference("hikers in the snow", hikers)
+    assert "They turn" in chosen and faults == ("sound, smell or taste",)
     assert preference("a blue whale", reference) == "chosen loses a content word of the prompt"
 
 
@@ -182,12 +184,20 @@ def test_two_preference_steps_start_from_the_adapter_as_reference_and_move_the_m
     assert records[0]["event"] == "start" and records[0]["train_preferences"] == 3
     assert records[1]["val_margin"] == 0 and records[1]["val_dpo"] == pytest.approx(0.6931, abs=1e-3)
     assert [r["step"] for r in records if "dpo" in r] == [1, 2]
-    assert records[-1]["event"] == "done" and records[-1]["val_margin"] != 0 and records[-1]["val_loss"] > 0
+    assert records[-1]["event"] == "done" and records[-1]["val_margin"] > 0 and records[-1]["val_loss"] > 0
     assert (tmp_path / "dpo" / "reference.pt").exists()
 
     # 3. Running it again adds nothing; the adapter exports like the first training's
+    stored = torch.load(tmp_path / "dpo" / "reference.pt")
     run(tmp_path / "dpo")
     assert _records(tmp_path / "dpo") == records
+    assert torch.equal(torch.load(tmp_path / "dpo" / "reference.pt")["train"], stored["train"])
+
+    # 4. Other pairs in the same folder: the stored reference is not reused for them
+    data["train"] = prefs[::-1]
+    run(tmp_path / "dpo")
+    again = torch.load(tmp_path / "dpo" / "reference.pt")
+    assert again["key"] != stored["key"] and torch.allclose(again["train"], stored["train"].flip(0))
     lora.export(tmp_path / "dpo", tmp_path / "adapter")
     config_json = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert config_json["base_model_name_or_path"] == lora.BASE_MODEL and config_json["r"] == 4
@@ -213,3 +223,22 @@ def test_tuning_prompts_come_from_the_training_split_and_from_no_training_pair()
     assert in_pairs  # the rows with a reference made pairs, and none of them was picked
     assert {d for d, _ in picked} == {"d0", "d1", "d2"}  # drawn across the dimensions
     assert tuning_prompts(rows, 8, seed=7) == picked
+
+
+def test_sequence_log_probabilities_are_the_target_tokens_log_softmax_over_the_subset(tiny):
+    from peft import LoraConfig, get_peft_model
+
+    from prompts.training import preference
+
+    model, tokenizer, ids, fox = _load(tiny)
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM")).eval()
+    examples = [lora.encode(tokenizer, p.prompt, p.target) for p in PAIRS]
+    loss_fn = lora.SubsetLoss(model.get_output_embeddings().weight, ids)
+    with torch.no_grad():
+        sums, counts = preference.sequence_logps(peft_model, loss_fn, examples, tokenizer.pad_token_id)
+        for row, (tokens, start) in enumerate(examples):  # one at a time, no padding, the subset's own rows
+            logits = model(input_ids=torch.tensor([tokens])).logits[0, :, sorted(set(ids))]
+            logps = torch.log_softmax(logits, dim=-1)
+            scored = [(t - 1, sorted(set(ids)).index(tok)) for t, tok in enumerate(tokens) if t >= start and tok not in fox]
+            assert counts[row] == len(scored)
+            torch.testing.assert_close(sums[row], sum(logps[pos, index] for pos, index in scored), rtol=1e-4, atol=1e-3)

@@ -145,7 +145,7 @@ def preference(prompt: str, reference: str) -> tuple[str, str, tuple[str, ...]] 
 
     chosen: the reference's fault-free sentences (person traces counted too), capped at 150 words; it must keep
     the prompt's content words and reach 50 words, as a training target does. rejected: the chosen with the faulty
-    sentences that stood between its sentences put back in place. Faulty sentences after the chosen's last one are
+    sentences that stood before or between its sentences put back in place. Faulty sentences after the chosen's last one are
     left out, so both texts end alike: the pair differs in what a sentence says, never in where the text stops (a
     rejected text that runs on past the chosen's end would teach stopping early).
     """

@@ -9,6 +9,8 @@ trl's DPOTrainer computes it with loss_type "sigmoid"), plus `--nll-weight` time
 (trl's rpo_alpha), which holds the rewrite's register while the margin grows. The reference model is the `--init`
 adapter: its log-probabilities are computed once and stored in the run folder.
 
+One difference from trl's defaults: the adapter's LoRA dropout (0.05) stays on in the policy's training passes
+(trl turns dropout off), so the logged training margin is noisy; the held-out figures are scored without it.
 Written here rather than with trl's DPOTrainer because it scores every sequence over the full 262k vocabulary;
 on this 2-core CPU the project's English subset (prompts.vocabulary, as prompts.training.lora trains) makes an
 epoch about 3x cheaper. Checkpoints, resume, the stop signal and the JSONL log are prompts.training.lora's.
@@ -17,6 +19,7 @@ epoch about 3x cheaper. Checkpoints, resume, the stop signal and the JSONL log a
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import signal
@@ -112,6 +115,17 @@ def preference_figures(peft_model, loss_fn, pairs: list, reference: torch.Tensor
             "val_accuracy": round(float((margin > 0).float().mean()), 4)}  # fmt: skip
 
 
+def reference_key(peft_model, train_pairs: list, val_pairs: list) -> str:
+    """What the reference log-probabilities depend on: the adapter's weights as they are now (before any step or
+    checkpoint is loaded) and every token of every pair."""
+    digest = hashlib.sha256()
+    for name, weight in sorted(peft_model.named_parameters()):
+        if weight.requires_grad:
+            digest.update(name.encode() + weight.detach().numpy().tobytes())
+    digest.update(json.dumps([train_pairs, val_pairs]).encode())
+    return digest.hexdigest()
+
+
 def encode_pairs(tokenizer, preferences: list, max_tokens: int) -> list[tuple[tuple, tuple]]:
     """(chosen example, rejected example) per preference, as prompts.training.lora.encode makes them; a pair with
     either side over `max_tokens` is dropped."""
@@ -136,13 +150,15 @@ def train(peft_model, tokenizer, ids, data: dict, run_dir: Path, config: Prefere
     val_sft = [encode(tokenizer, p.prompt, p.target) for p in data["validation_pairs"]]
     val_sft = [e for e in val_sft if len(e[0]) <= config.max_tokens][: config.eval_pairs]
     loss_fn = SubsetLoss(peft_model.get_base_model().get_output_embeddings().weight, ids)
-    stored = run_dir / "reference.pt"
-    if stored.exists():
-        reference = torch.load(stored)
-    else:
-        reference = {"train": reference_logps(peft_model, loss_fn, train_pairs, config.batch_size, pad_id),
+    stored, key = run_dir / "reference.pt", reference_key(peft_model, train_pairs, val_pairs)
+    reference = torch.load(stored) if stored.exists() else {}
+    if reference.get("key") != key:  # first run, or the adapter or the pairs changed since the file was written
+        reference = {"key": key,
+                     "train": reference_logps(peft_model, loss_fn, train_pairs, config.batch_size, pad_id),
                      "validation": reference_logps(peft_model, loss_fn, val_pairs, config.batch_size, pad_id)}  # fmt: skip
-        torch.save(reference, stored)
+        staged = stored.with_suffix(".tmp")
+        torch.save(reference, staged)
+        staged.replace(stored)
 
     # 2. The optimizer; resume
     params = [p for p in peft_model.parameters() if p.requires_grad]
