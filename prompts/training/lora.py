@@ -13,6 +13,7 @@ adapter and the log are copied to --adapter-out.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -156,6 +157,36 @@ def learning_rate(step: int, total: int, config: TrainConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def set_learning_rate(optimizer, step: int, per_epoch: int, config) -> float:
+    """Set and return the learning rate of `step`: each epoch (or the max_steps run) is one cycle."""
+    cycle = config.max_steps or per_epoch
+    lr = learning_rate(step % cycle, cycle, config)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def optimizer_step(loss: torch.Tensor, params: list, optimizer) -> None:
+    """Backpropagate `loss`, clip the gradient norm to 1 and take one optimizer step."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+@contextlib.contextmanager
+def stop_on_signal():
+    """A list that SIGTERM or SIGINT appends to while the block runs (a training loop ends after its current step,
+    with a checkpoint); the previous handlers come back after it."""
+    stop: list[bool] = []
+    handlers = {s: signal.signal(s, lambda *_: stop.append(True)) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+
+
 def save_checkpoint(run_dir: Path, peft_model, optimizer, step: int) -> None:
     """Adapter, optimizer, step and RNG states into run_dir/checkpoint, replaced atomically."""
     staged = run_dir / f".checkpoint-{os.getpid()}"
@@ -248,23 +279,15 @@ def train(
         log.write(step=0, val_loss=evaluate(peft_model, loss_fn, subset, config.batch_size, pad_id))
 
     # 3. Train; a stop signal ends after the current step, with a checkpoint
-    stop = []
-    handlers = {s: signal.signal(s, lambda *_: stop.append(True)) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with stop_on_signal() as stop:
         peft_model.train()
         while step < total and not stop:
             epoch, index = divmod(step, per_epoch)
             batch = batches(examples, config.batch_size, config.seed, epoch)[index]
-            cycle = config.max_steps or per_epoch
-            lr = learning_rate(step % cycle, cycle, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = set_learning_rate(optimizer, step, per_epoch, config)
             start = time.perf_counter()
             loss, n = batch_loss(peft_model, loss_fn, batch, pad_id)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(loss, params, optimizer)
             step += 1
             seconds = time.perf_counter() - start
             tokens = sum(len(ids) for ids, _ in batch)
@@ -282,9 +305,6 @@ def train(
             )  # fmt: skip
         elif step < total:
             log.write(step=step, event="stopped")
-    finally:
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
     return peft_model
 
 

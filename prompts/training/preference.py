@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import json
 import math
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -39,10 +38,12 @@ from prompts.training.lora import (
     encode,
     evaluate,
     export,
-    learning_rate,
     load_base,
     load_checkpoint,
+    optimizer_step,
     save_checkpoint,
+    set_learning_rate,
+    stop_on_signal,
 )
 
 DEFAULT_INIT = Path(__file__).resolve().parents[1] / "adapters" / "gemma-3-270m-wan-lora"
@@ -179,23 +180,16 @@ def train(peft_model, tokenizer, ids, data: dict, run_dir: Path, config: Prefere
         log.write(step=0, **figures())
 
     # 3. Train; a stop signal ends after the current step, with a checkpoint
-    stop = []
-    handlers = {s: signal.signal(s, lambda *_: stop.append(True)) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with stop_on_signal() as stop:
         peft_model.train()
         while step < total and not stop:
             epoch, index = divmod(step, per_epoch)
             batch = batches(train_pairs, config.batch_size, config.seed, epoch)[index]
-            lr = learning_rate(step % (config.max_steps or per_epoch), config.max_steps or per_epoch, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = set_learning_rate(optimizer, step, per_epoch, config)
             start = time.perf_counter()
             ref = reference["train"][[index_of[id(pair)] for pair in batch]]
             loss, dpo, margin, accuracy = step_loss(peft_model, loss_fn, batch, ref, config, pad_id)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(loss, params, optimizer)
             step += 1
             log.write(step=step, loss=round(loss.item(), 4), dpo=round(dpo, 4), margin=round(margin, 4),
                       accuracy=accuracy, lr=lr, seconds=round(time.perf_counter() - start, 2))  # fmt: skip
@@ -207,9 +201,6 @@ def train(peft_model, tokenizer, ids, data: dict, run_dir: Path, config: Prefere
             log.write(step=step, event="done", **figures())
         elif step < total:
             log.write(step=step, event="stopped")
-    finally:
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
     return peft_model
 
 
