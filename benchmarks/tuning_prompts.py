@@ -4,6 +4,9 @@
 format of `benchmarks.rewrite_eval --prompts FILE` (one a line under `[dimension]` headers), drawn round-robin over
 the dimensions. Choices about the rewriter (which adapter, a decoding setting) are made on these, never on the
 validation split or benchmarks/user_prompts.txt. The file is written outside the repository: it holds VBench prompts.
+
+`--pairs` writes the LoRA training pairs' prompts instead, all of them: the prompts the rewriter's own drafts are
+written for before the self-play preference step (`python -m prompts.training.preference --drafts`; docs/rewriter.md).
 """
 
 from __future__ import annotations
@@ -37,19 +40,26 @@ def tuning_prompts(rows: list[dict], n: int, seed: int) -> list[tuple[str, str]]
     return out
 
 
+def paired_prompts(rows: list[dict]) -> list[tuple[str, str]]:
+    """(dimension, prompt) of every LoRA training pair (prompts.training.pairs.build_pairs), in the pairs' order."""
+    return [(p.dimension, p.prompt) for p in build_pairs(rows)[0]]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.tuning_prompts", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="VBench rows with reference rewrites")
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pairs", action="store_true", help="the training pairs' prompts instead (all of them)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    picked = tuning_prompts(load_rows(args.data), args.n, args.seed)
+    rows = load_rows(args.data)
+    picked = paired_prompts(rows) if args.pairs else tuning_prompts(rows, args.n, args.seed)
     lines = []
     for dimension in sorted({d for d, _ in picked}):
         lines += [f"[{dimension}]", *(p for d, p in picked if d == dimension)]
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"{len(picked)} tuning prompts in {args.out}")
+    print(f"{len(picked)} {'paired' if args.pairs else 'tuning'} prompts in {args.out}")
 
 
 if __name__ == "__main__":

@@ -225,6 +225,49 @@ def test_tuning_prompts_come_from_the_training_split_and_from_no_training_pair()
     assert tuning_prompts(rows, 8, seed=7) == picked
 
 
+def test_self_play_prefers_each_pairs_target_over_the_rewriters_own_draft_and_records_what_the_draft_gets_wrong(
+    tmp_path,
+):
+    from prompts.training.pairs import draft_preferences, load_drafts
+
+    pairs = [Pair("a red fox in the snow", TARGET + SNOW, "reference_gpt4", "d0"),
+             Pair("a blue whale", "A blue whale glides.", "reference_gpt4", "d1"),
+             Pair("a fox and a kite", "A fox chases a kite.", "reference_gpt4", "d2")]  # fmt: skip
+    rows = [
+        {"prompt": "a red fox in the snow", "rewritten": "A young girl hears a red fox howl in the snow.",
+         "fallback": None},  # fmt: skip
+        {"prompt": "a blue whale", "rewritten": "a blue whale", "fallback": "kept as written"},
+        {"prompt": "a fox and a kite", "rewritten": "A fox chases a kite.", "fallback": None},
+    ]
+    path = tmp_path / "drafts.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    drafts = load_drafts([path])
+    assert set(drafts) == {"a red fox in the snow", "a fox and a kite"}  # a prompt kept as written is no draft
+
+    prefs, counts = draft_preferences(pairs, drafts)
+    assert [(p.prompt, p.chosen, p.rejected) for p in prefs] == [
+        ("a red fox in the snow", TARGET + SNOW, "A young girl hears a red fox howl in the snow.")
+    ]
+    assert prefs[0].faults == ("invented people", "sound, smell or taste")
+    assert counts["no draft"] == 1 and counts["draft equals the target"] == 1 and counts["preferences"] == 1
+    # a draft that loses the prompt's words is used too, and says so
+    lost, _ = draft_preferences(pairs[:1], {"a red fox in the snow": "A red animal sleeps in a quiet field."})
+    assert lost[0].faults == ("loses a content word",)
+
+
+def test_the_paired_prompts_are_every_training_pairs_prompt_and_no_validation_prompt():
+    from benchmarks.tuning_prompts import paired_prompts
+    from prompts.training.pairs import build_pairs
+    from prompts.training.splits import split
+
+    words = ["fox", "snow", "forest", "dawn", "mist", "trees", "tracks", "coat", "hills", "pines"]
+    prompts = [f"{a} and {b}" for k, a in enumerate(words) for b in words[k + 1 :]][:30]
+    rows = [{"prompt": p, "dimension": "d0", "reference_gpt4": TARGET + SNOW} for p in prompts]
+    picked = paired_prompts(rows)
+    assert [p for _, p in picked] == [p.prompt for p in build_pairs(rows)[0]] and picked
+    assert not {p for _, p in picked} & {r["prompt"] for r in split(rows)[1]}
+
+
 def test_sequence_log_probabilities_are_the_target_tokens_log_softmax_over_the_subset(tiny):
     from peft import LoraConfig, get_peft_model
 

@@ -135,8 +135,10 @@ def build_pairs(rows: list[dict]) -> tuple[list[Pair], list[Pair], dict]:
 class Preference:
     prompt: str
     chosen: str  # the cleaned target, as training pairs have it
-    rejected: str  # the same reference with its faulty sentences in place, cut to about the chosen's length
-    faults: tuple[str, ...]  # what the rejected adds, one entry a faulty sentence
+    # the same reference with its faulty sentences in place (preference_pairs), or the rewriter's own first draft
+    # of the prompt (draft_preferences)
+    rejected: str
+    faults: tuple[str, ...]  # what the rejected adds that a detector sees, one entry a fault
     dimension: str
 
 
@@ -197,3 +199,43 @@ def preference_pairs(rows: list[dict]) -> tuple[list[Preference], dict]:
             break
     counts["preferences"] = len(out)
     return out, dict(sorted(counts.items()))
+
+
+def draft_preferences(pairs: list[Pair], drafts: dict[str, str]) -> tuple[list[Preference], dict]:
+    """(preferences, counts): for each training pair whose prompt has a draft in `drafts` (prompt -> the shipped
+    rewriter's own first draft, written by `benchmarks.rewrite_eval --no-words-check`), chosen is the pair's cleaned
+    target and rejected is that draft (self-play: the model learns to prefer the reference over what it writes now).
+
+    A draft equal to its target gives nothing to learn and is left out. `faults` lists what the detectors and the
+    words check see in the draft (for the record; every draft is used, faulty or not, so the step also learns from
+    what no detector sees: a dropped action, a contradiction).
+    """
+    counts: Counter = Counter()
+    out = []
+    for pair in pairs:
+        draft = drafts.get(pair.prompt)
+        if draft is None:
+            counts["no draft"] += 1
+            continue
+        if draft.strip() == pair.target.strip():
+            counts["draft equals the target"] += 1
+            continue
+        found = [name for name, check in (("invented people", invented_people), ("sound, smell or taste", senses),
+                                          ("unasked camera move", camera_moves)) if check(pair.prompt, draft)]  # fmt: skip
+        if missing_words(pair.prompt, draft):
+            found.append("loses a content word")
+        counts.update(f"draft has: {f}" for f in found)
+        out.append(Preference(pair.prompt, pair.target, draft, tuple(found), pair.dimension))
+    counts["preferences"] = len(out)
+    return out, dict(sorted(counts.items()))
+
+
+def load_drafts(paths: list[Path]) -> dict[str, str]:
+    """prompt -> rewrite, from `benchmarks.rewrite_eval --out` files (JSONL rows with "prompt" and "rewritten");
+    a row kept as written (a fallback) is not the model's writing and is left out."""
+    out = {}
+    for path in paths:
+        for row in load_rows(path):
+            if row.get("fallback") is None and row.get("rewritten"):
+                out[row["prompt"]] = row["rewritten"]
+    return out

@@ -9,6 +9,11 @@ trl's DPOTrainer computes it with loss_type "sigmoid"), plus `--nll-weight` time
 (trl's rpo_alpha), which holds the rewrite's register while the margin grows. The reference model is the `--init`
 adapter: its log-probabilities are computed once and stored in the run folder.
 
+With `--drafts FILE...` the same loss runs on self-play pairs instead (Chen et al. 2024, "Self-Play Fine-Tuning"):
+chosen, a training pair's cleaned target; rejected, the `--init` rewriter's own first draft of that prompt, written
+beforehand by `benchmarks.rewrite_eval --no-words-check` on `benchmarks.tuning_prompts --pairs` (docs/rewriter.md has
+the three commands). Every draft is used, so the step also learns from faults no detector sees.
+
 One difference from trl's defaults: the adapter's LoRA dropout (0.05) stays on in the policy's training passes
 (trl turns dropout off), so the logged training margin is noisy; the held-out figures are scored without it.
 Written here rather than with trl's DPOTrainer because it scores every sequence over the full 262k vocabulary,
@@ -207,7 +212,14 @@ def train(peft_model, tokenizer, ids, data: dict, run_dir: Path, config: Prefere
 def main(argv: list[str] | None = None) -> None:
     from peft import PeftModel
 
-    from prompts.training.pairs import DEFAULT_DATA, build_pairs, load_rows, preference_pairs
+    from prompts.training.pairs import (
+        DEFAULT_DATA,
+        build_pairs,
+        draft_preferences,
+        load_drafts,
+        load_rows,
+        preference_pairs,
+    )
     from prompts.training.splits import split
     from runtime.hub import cache_root
 
@@ -221,6 +233,13 @@ def main(argv: list[str] | None = None) -> None:
                   "seed"):  # fmt: skip
         kind = float if field in ("lr", "beta", "nll_weight", "epochs") else int
         parser.add_argument(f"--{field.replace('_', '-')}", type=kind, default=getattr(defaults, field))
+    parser.add_argument(
+        "--drafts",
+        type=Path,
+        nargs="+",
+        help="self-play: rewrite_eval --out files of the --init rewriter's own drafts of the training pairs' prompts; "
+        "each pair's cleaned target is preferred over the draft (instead of the reference-fault preferences)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -228,9 +247,12 @@ def main(argv: list[str] | None = None) -> None:
     # 1. Preferences from the training split only; the validation split's are scored, never trained on
     rows = load_rows(args.data)
     train_rows, validation_rows = split(rows)
-    train_prefs, report = preference_pairs(train_rows)
+    train_pairs, validation_pairs, _ = build_pairs(rows)
+    if args.drafts:
+        train_prefs, report = draft_preferences(train_pairs, load_drafts(args.drafts))
+    else:
+        train_prefs, report = preference_pairs(train_rows)
     validation_prefs, validation_report = preference_pairs(validation_rows)
-    validation_pairs = build_pairs(rows)[1]
     print(json.dumps(report), file=sys.stderr, flush=True)
 
     # 2. The base model with the --init adapter, trainable
@@ -239,7 +261,9 @@ def main(argv: list[str] | None = None) -> None:
     config = PreferenceConfig(**{f: getattr(args, f) for f in ("lr", "beta", "nll_weight", "batch_size", "epochs",
                                                                "max_steps", "checkpoint_every", "eval_every", "seed")})  # fmt: skip
     data = {"train": train_prefs, "validation": validation_prefs, "validation_pairs": validation_pairs}
-    info = {"init": args.init.name, "preferences": {"train": report, "validation": validation_report}}
+    drafts = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in args.drafts or []}  # what to rewrite
+    info = {"init": args.init.name, "drafts": drafts,
+            "preferences": {"train": report, "validation": validation_report}}  # fmt: skip
     train(peft_model, tokenizer, ids, data, args.run_dir, config, info)
     if not (args.run_dir / "checkpoint").exists():
         return
