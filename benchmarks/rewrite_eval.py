@@ -300,7 +300,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.keep_step is not None:
         spec = replace(spec, name=f"{spec.name}+step={args.keep_step}", keep_bias_step=args.keep_step)
     if args.temperature is not None:
-        spec = replace(spec, name=f"{spec.name}+t={args.temperature}", temperature=args.temperature)
+        spec = replace(
+            spec, name=f"{spec.name}+t={args.temperature}", temperature=args.temperature, tuned_temperature=args.temperature
+        )
     if args.adapter is not None:
         if not (ADAPTERS / args.adapter / "adapter_config.json").is_file():
             parser.error(f"no adapter {args.adapter!r} under {ADAPTERS}")

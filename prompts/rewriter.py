@@ -97,7 +97,9 @@ class Rewriter:
 
     def _version(self, template: Template) -> str:
         # a tuned rewrite is reproduced by the adapter (its hash), not by a template's text
-        return f"{self.spec.adapter} ({self.llm.weights})" if self.spec.style == "tuned" else template.version
+        if self.spec.style != "tuned":
+            return template.version
+        return f"{self.spec.adapter} ({self.llm.weights}, temperature {self.spec.temperature:g})"
 
     def tuned_for(self, family: str) -> Rewriter | None:
         """The rewriter that serves template `family` with the adapter the spec names for it (loaded on first
@@ -108,7 +110,13 @@ class Rewriter:
         with self._tuned_lock:
             if adapter not in self._tuned:
                 spec = replace(
-                    self.spec, style="tuned", adapter=adapter, tuned={}, sentence_by_sentence=False, prefix_cache=False
+                    self.spec,
+                    style="tuned",
+                    adapter=adapter,
+                    tuned={},
+                    sentence_by_sentence=False,
+                    prefix_cache=False,
+                    temperature=self.spec.temperature if self.spec.tuned_temperature is None else self.spec.tuned_temperature,
                 )
                 self._tuned[adapter] = Rewriter(self.llm.loader(spec, self.device))
             return self._tuned[adapter]

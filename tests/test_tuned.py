@@ -75,8 +75,21 @@ def test_the_tuned_path_reads_the_training_format_and_records_the_adapter(tuned_
     result = tuned_rewriter.rewrite(PROMPT, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=0)
     assert seen[0] == tuned.llm.tokenizer(f"Idea: {PROMPT}\nDescription:")["input_ids"]
     assert encode(tuned.llm.tokenizer, PROMPT)[0][-3:] == seen[0][-4:-1]  # training's ids (this tokenizer adds </s>)
-    assert result.template_version == f"tiny-wan-lora ({tuned.llm.weights})"
+    assert result.template_version == f"tiny-wan-lora ({tuned.llm.weights}, temperature {tuned.llm.spec.temperature:g})"
     assert "tiny-wan-lora for wan targets" in tuned_rewriter.describe()
+
+
+def test_the_tuned_path_samples_at_its_own_temperature_and_records_it(tuned_rewriter):
+    base = tuned_rewriter.spec
+    tuned = tuned_rewriter.tuned_for("wan")
+    assert base.tuned_temperature is not None and base.tuned_temperature != base.temperature
+    assert tuned.llm.spec.temperature == base.tuned_temperature  # what Writer.sampling hands TopKSampler
+    assert tuned_rewriter.llm.spec.temperature == base.temperature  # the template families keep theirs
+    target = rewrite_target(get_video_spec("wan2.1-t2v-1.3b"))
+    assert f"temperature {base.tuned_temperature:g}" in tuned_rewriter.version_for(target)
+    same = Rewriter.load(replace(base, tuned_temperature=None), "cpu")  # no own temperature: the preset's
+    assert same.tuned_for("wan").llm.spec.temperature == base.temperature
+    assert same.version_for(target) != tuned_rewriter.version_for(target)  # a record tells them apart
 
 
 def test_other_families_keep_the_base_model_and_their_template(tuned_rewriter):
