@@ -140,6 +140,7 @@ def summarise(scores: list[dict]) -> dict:
         "invented_people": share("invented_people"),
         "senses": share("senses"),
         "camera_moves": share("camera_moves"),
+        "shot_types": share("shot_types"),  # unasked framing: a detector added after training (prompts.faults)
         "the_openers": round(sum(s["the_openers"] for s in scores) / later, 3) if later else None,
         "starts_verbatim": share("starts_verbatim"),
     }
@@ -301,7 +302,10 @@ def main(argv: list[str] | None = None) -> None:
         spec = replace(spec, name=f"{spec.name}+step={args.keep_step}", keep_bias_step=args.keep_step)
     if args.temperature is not None:
         spec = replace(
-            spec, name=f"{spec.name}+t={args.temperature}", temperature=args.temperature, tuned_temperature=args.temperature
+            spec,
+            name=f"{spec.name}+t={args.temperature}",
+            temperature=args.temperature,
+            tuned_temperature=args.temperature,
         )
     if args.adapter is not None:
         if not (ADAPTERS / args.adapter / "adapter_config.json").is_file():
@@ -401,7 +405,7 @@ def main(argv: list[str] | None = None) -> None:
         by_dim[s["dimension"]].append(s)
     print(
         f"\n{'dimension':30} {'n':>4} {'clean':>6} {'keep':>6} {'attr':>6} {'range':>6} {'simraw':>7} {'simref':>7} "
-        f"{'people':>7} {'senses':>7} {'camera':>7} {'The':>6}"
+        f"{'people':>7} {'senses':>7} {'camera':>7} {'shot':>6} {'The':>6}"
     )
     for dim in sorted(by_dim):
         m = summarise(by_dim[dim])
@@ -411,7 +415,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{dim:30} {m['n']:>4} {m['clean']:>6.2f} {m['keep_all']:>6.2f} {attr:>6} {m['in_range']:>6.2f} "
             f"{m.get('sim_raw', 0):>7.3f} {sim_ref:>7} "
-            f"{m['invented_people']:>7.2f} {m['senses']:>7.2f} {m['camera_moves']:>7.2f} {the:>6}"
+            f"{m['invented_people']:>7.2f} {m['senses']:>7.2f} {m['camera_moves']:>7.2f} {m['shot_types']:>6.2f} {the:>6}"
         )
 
 

@@ -2,6 +2,8 @@
 
 Every detector is a word list or a regex, deterministic and fixed before any training, so a rate
 moves only when the rewrites do. They measure; nothing in the product filters or redraws with them.
+`shot_types` came later (2026-12-07, after training): blind readers counted unasked framing ("Medium shot
+focusing on...") as the most common fault, which the camera-move detector does not count.
 """
 
 from __future__ import annotations
@@ -94,6 +96,16 @@ _CAMERA_MOVE = re.compile(
     r"|\bfly-?through\b|\bfpv\b|\bsteadicam\b|\bgimbal\b|\bwhip pan\b",
     re.IGNORECASE,
 )
+# Framing a prompt did not ask for: shot sizes, angles and lenses ("Medium shot", "Low-angle view", "close-up").
+_SHOT_TYPE = re.compile(
+    r"\b(?:extreme[- ])?close-?ups?\b|\bclose up\b"
+    r"|\b(?:medium|wide|long|establishing|macro|overhead|over-the-shoulder|master|insert|point-of-view|pov)"
+    r"[- ]?shots?\b"  # not "two shots" (of espresso) or "full shot" (glass)
+    r"|\b(?:low|high|dutch|bird'?s-eye|worm'?s-eye)[- ]angle\b|\beye[- ]level (?:view|shot|perspective|angle)\b"
+    r"|\b(?:wide|long|telephoto|fish-?eye)[- ]?lens\b|\bwide[- ]angle\b"
+    r"|\bside[- ]profile (?:view|shot)\b|\b(?:top-?down|overhead) (?:view|perspective)\b",
+    re.IGNORECASE,
+)
 # Camera language in a prompt: any move above, or framing, or naming the camera or the shot.
 _CAMERA_LANGUAGE = re.compile(
     r"\b(?:camera|shot|shots|footage|filmed|lens|pov|point of view|first[- ]person|close-?ups?|close up|"
@@ -143,6 +155,13 @@ def camera_moves(prompt: str, rewrite: str) -> list[str]:
     return [m.group(0) for m in _CAMERA_MOVE.finditer(rewrite)]
 
 
+def shot_types(prompt: str, rewrite: str) -> list[str]:
+    """Shot sizes, angles and lenses in the rewrite of a prompt with no camera language (none when it has some)."""
+    if _CAMERA_LANGUAGE.search(prompt):
+        return []
+    return [m.group(0) for m in _SHOT_TYPE.finditer(rewrite)]
+
+
 def the_openers(rewrite: str) -> tuple[int, int]:
     """(later sentences opening with "The", later sentences): the first sentence is the user's to open."""
     later = sentences(rewrite)[1:]
@@ -173,6 +192,7 @@ def faults(prompt: str, rewrite: str, reference: str | None = None) -> dict:
         "invented_people": invented_people(prompt, rewrite),
         "senses": senses(prompt, rewrite),
         "camera_moves": camera_moves(prompt, rewrite),
+        "shot_types": shot_types(prompt, rewrite),
         "the_openers": the,
         "later_sentences": later,
         "starts_verbatim": starts_verbatim(prompt, rewrite),

@@ -116,7 +116,7 @@ class Rewriter:
                     tuned={},
                     sentence_by_sentence=False,
                     prefix_cache=False,
-                    temperature=self.spec.temperature if self.spec.tuned_temperature is None else self.spec.tuned_temperature,
+                    temperature=self.spec.tuned_temperature or self.spec.temperature,
                 )
                 self._tuned[adapter] = Rewriter(self.llm.loader(spec, self.device))
             return self._tuned[adapter]

@@ -9,6 +9,7 @@ from prompts.faults import (
     ref_f1,
     senses,
     sentences,
+    shot_types,
     starts_verbatim,
     the_openers,
 )
@@ -103,6 +104,33 @@ def test_unasked_camera_moves(prompt, rewrite, found):
 )
 def test_no_unasked_camera_moves(prompt, rewrite):
     assert camera_moves(prompt, rewrite) == []
+
+
+@pytest.mark.parametrize(
+    ("prompt", "rewrite", "found"),
+    [  # the endings blind readers counted on 2026-12-07
+        ("a bakery window", "Fresh bread. Medium shot focusing on the intricate details.", ["Medium shot"]),
+        ("four penguins on the ice", "They waddle. Low-angle view from above.", ["Low-angle"]),
+        ("a cyclist at a night market", "Lanterns glow. Long lens wide-angle view.", ["Long lens", "wide-angle"]),
+        ("a snowflake on a mitten", "Close-up of the crystal, a side profile view.", ["Close-up", "side profile view"]),
+        ("a red apple", "An eye-level shot of it. An overhead view.", ["eye-level shot", "overhead view"]),
+    ],
+)
+def test_unasked_shot_types(prompt, rewrite, found):
+    assert shot_types(prompt, rewrite) == found
+
+
+@pytest.mark.parametrize(
+    ("prompt", "rewrite"),
+    [
+        ("macro close-up of a bee", "Medium shot of the hive."),  # the prompt has camera language: not judged
+        ("a bartender at work", "She pours two shots of whiskey into a full shot glass."),
+        ("a willow by a pond", "Branches hang at eye level over water that shows a wide view of the sky."),
+        ("a basketball game", "A long-range shot swishes through the net."),
+    ],
+)
+def test_no_unasked_shot_types(prompt, rewrite):
+    assert shot_types(prompt, rewrite) == []
 
 
 def test_later_sentences_opening_with_the():

@@ -187,6 +187,7 @@ def test_score_reports_the_faults_a_reader_sees():
         "a red ball", "A red ball, camera pans left. The smell of rubber. A girl kicks it.", None, target, "A red ball."
     )
     assert s["invented_people"] == ["girl"] and s["senses"] == ["smell"] and s["camera_moves"] == ["camera pans"]
+    assert s["shot_types"] == [] and score("a red ball", "A red ball. Medium shot.", None, target)["shot_types"]
     assert s["starts_verbatim"] and (s["the_openers"], s["later_sentences"]) == (1, 2) and 0 < s["ref_f1"] < 1
     assert score("a red ball", "A red ball.", None, target)["ref_f1"] is None
 
@@ -204,7 +205,8 @@ def test_validation_rows_with_both_references_report_ref_f1_and_faults_for_ours_
     assert 0 <= report["ref_f1"] <= 1 and report["ours_on_reference_rows"]["n"] == len(held)
     qwen, gpt4 = report["references"]["qwen2.5-3b"], report["references"]["gpt4"]
     assert qwen["ref_f1"] == 1.0  # the synthetic Qwen rewrite is the GPT-4 one
-    assert "ref_f1" not in gpt4 and {"invented_people", "senses", "camera_moves", "the_openers"} <= set(gpt4)
+    assert "ref_f1" not in gpt4
+    assert {"invented_people", "senses", "camera_moves", "shot_types", "the_openers"} <= set(gpt4)
     assert gpt4["camera_moves"] == 1.0  # "the camera following it" in a prompt without camera language
 
 
