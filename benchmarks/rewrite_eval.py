@@ -301,6 +301,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.keep_step is not None:
         spec = replace(spec, name=f"{spec.name}+step={args.keep_step}", keep_bias_step=args.keep_step)
     if args.temperature is not None:
+        if args.temperature <= 0:
+            parser.error("--temperature takes a number > 0")
         spec = replace(
             spec,
             name=f"{spec.name}+t={args.temperature}",

@@ -146,8 +146,7 @@ def load_naive(spec, device: str, tokenizer_folder: Path, family: str):
     if adapter is None:
         return Rewriter(LLM(naive, model, tokenizer, device, "none"))
     model = PeftModel.from_pretrained(model, str(ADAPTERS / adapter)).merge_and_unload().eval()
-    tuned = replace(naive, style="tuned", adapter=adapter, tuned={}, sentence_by_sentence=False)
-    llm = LLM(tuned, model, tokenizer, device, "none")
+    llm = LLM(naive.tuned_spec(adapter), model, tokenizer, device, "none")  # the shipped path's settings, temperature too
     llm.weights = f"adapter-{adapter_hash(ADAPTERS / adapter)}"
     return Rewriter(llm)
 

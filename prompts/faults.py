@@ -98,11 +98,12 @@ _CAMERA_MOVE = re.compile(
 )
 # Framing a prompt did not ask for: shot sizes, angles and lenses ("Medium shot", "Low-angle view", "close-up").
 _SHOT_TYPE = re.compile(
-    r"\b(?:extreme[- ])?close-?ups?\b|\bclose up\b"
-    r"|\b(?:medium|wide|long|establishing|macro|overhead|over-the-shoulder|master|insert|point-of-view|pov)"
-    r"[- ]?shots?\b"  # not "two shots" (of espresso) or "full shot" (glass)
-    r"|\b(?:low|high|dutch|bird'?s-eye|worm'?s-eye)[- ]angle\b|\beye[- ]level (?:view|shot|perspective|angle)\b"
-    r"|\b(?:wide|long|telephoto|fish-?eye)[- ]?lens\b|\bwide[- ]angle\b"
+    r"\b(?:extreme[- ])?close-ups?\b|\bcloseups?\b|\bclose up (?:of|shot|view)\b"  # not "they close up the shop"
+    r"|\b(?:medium|mid|wide|long|tight|establishing|macro|overhead|top-?down|profile|over-the-shoulder|master|insert"
+    r"|point-of-view|pov|soft[- ]focus|long[- ]exposure)[- ]?shots?\b"  # not "two shots" (of espresso), "full shot"
+    r"|\b(?:low|high|dutch)-angle\b|\b(?:low|high|dutch) angle (?:shot|view|perspective)\b"  # not "at a low angle"
+    r"|\b(?:bird|worm)'?s[- ]eye\b|\beye[- ]level (?:view|shot|perspective|angle)\b"
+    r"|\b(?:wide|long|telephoto|fish-?eye|macro)[- ]?lens\b|\bwide[- ]angle\b"
     r"|\bside[- ]profile (?:view|shot)\b|\b(?:top-?down|overhead) (?:view|perspective)\b",
     re.IGNORECASE,
 )

@@ -52,6 +52,20 @@ class RewriterSpec:
     # Tuned style: the sampling temperature (None: `temperature`); the rewrite's template_version records it.
     tuned_temperature: float | None = None
 
+    def tuned_spec(self, adapter: str) -> RewriterSpec:
+        """This spec as the tuned path runs it with `adapter` merged: one go in the training format, no few-shot
+        prefix, at the tuned temperature."""
+        temperature = self.temperature if self.tuned_temperature is None else self.tuned_temperature
+        return replace(
+            self,
+            style="tuned",
+            adapter=adapter,
+            tuned={},
+            sentence_by_sentence=False,
+            prefix_cache=False,
+            temperature=temperature,
+        )
+
     @property
     def adapter_path(self) -> Path | None:
         return None if self.adapter is None else ADAPTERS / self.adapter
@@ -64,7 +78,7 @@ GEMMA_3_270M = RewriterSpec(
     style="completion",
     dtype="bfloat16",
     # fp32 on CPU: int8 dynamic quantization decodes ~3x faster; on the tuned (Wan) path it scores the same
-    # fault rates (ref_f1 0.252 against 0.271), on the rule-based path its rewrites drifted (sim_ref 0.59
+    # fault rates (ref_f1 0.255 against 0.270 at 0.5), on the rule-based path its rewrites drifted (sim_ref 0.59
     # against 0.69; benchmarks/RESULTS.md). gemma-3-270m-int8 below is that fast path.
     quantization={"cpu": "none", "cuda": "none", "mps": "none"},
     max_new_tokens=240,

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 from prompts.cleaning import check_prompt, clean, has_loop, trim_to_sentence, word_count, words_label
@@ -109,16 +109,7 @@ class Rewriter:
             return None
         with self._tuned_lock:
             if adapter not in self._tuned:
-                spec = replace(
-                    self.spec,
-                    style="tuned",
-                    adapter=adapter,
-                    tuned={},
-                    sentence_by_sentence=False,
-                    prefix_cache=False,
-                    temperature=self.spec.tuned_temperature or self.spec.temperature,
-                )
-                self._tuned[adapter] = Rewriter(self.llm.loader(spec, self.device))
+                self._tuned[adapter] = Rewriter(self.llm.loader(self.spec.tuned_spec(adapter), self.device))
             return self._tuned[adapter]
 
     def release_accelerator(self) -> None:

@@ -114,6 +114,8 @@ def test_no_unasked_camera_moves(prompt, rewrite):
         ("a cyclist at a night market", "Lanterns glow. Long lens wide-angle view.", ["Long lens", "wide-angle"]),
         ("a snowflake on a mitten", "Close-up of the crystal, a side profile view.", ["Close-up", "side profile view"]),
         ("a red apple", "An eye-level shot of it. An overhead view.", ["eye-level shot", "overhead view"]),
+        ("a cat and a glass", "Soft focus shot from behind the glass.", ["Soft focus shot"]),
+        ("clouds over a ridge", "Long exposure shot at dusk, a worm's-eye view.", ["Long exposure shot", "worm's-eye"]),
     ],
 )
 def test_unasked_shot_types(prompt, rewrite, found):
@@ -127,6 +129,7 @@ def test_unasked_shot_types(prompt, rewrite, found):
         ("a bartender at work", "She pours two shots of whiskey into a full shot glass."),
         ("a willow by a pond", "Branches hang at eye level over water that shows a wide view of the sky."),
         ("a basketball game", "A long-range shot swishes through the net."),
+        ("a flower shop at dusk", "They close up the shop as sunlight falls at a low angle."),
     ],
 )
 def test_no_unasked_shot_types(prompt, rewrite):

@@ -71,10 +71,10 @@ def test_real_tuned_rewrite_is_not_a_copy_of_the_prompt_or_a_template(gemma):
     results = [rewriter.rewrite(p, target, seed=0).rewritten for p in PROMPTS[:5]]
     assert not any(r.startswith(opening_from_idea(p)) for p, r in zip(PROMPTS, results, strict=False)), results
     assert sum(starts_verbatim(p, r) for p, r in zip(PROMPTS, results, strict=False)) <= 1, results
-    # No fixed skeleton: the later sentences do not all open with "The". Sentence two alone is no test: the
+    # No fixed skeleton: at most 0.7 of the later sentences open with "The". Sentence two alone is no test: the
     # references open it with "The" 78% (GPT-4) and 81% (Qwen2.5-3B) of the time, and so does the adapter.
     counts = [the_openers(r) for r in results]
-    assert sum(t for t, _ in counts) < 0.9 * sum(n for _, n in counts), results
+    assert sum(t for t, _ in counts) <= 0.7 * sum(n for _, n in counts), results  # the target
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)

@@ -219,3 +219,24 @@ def test_user_prompts_run_without_references(tmp_path, capsys):
     assert report["rows_from"] == "prompts:prompts.txt" and report["rows"] == 2
     assert "sim_ref" not in report and "ref_f1" not in report and report["references"] == {"gpt4": {}, "qwen2.5-3b": {}}
     assert {line.split()[0] for line in out[2:]} == {"dimension", "camera", "vague"}
+
+
+def test_temperature_reaches_the_tuned_path_too(tmp_path, monkeypatch):
+    from prompts.rewriter import Rewriter
+
+    specs = []
+
+    def load(spec, device):
+        specs.append(spec)
+        raise SystemExit("loaded")
+
+    monkeypatch.setattr(Rewriter, "load", load)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("[any]\na red fox\n")
+    with pytest.raises(SystemExit):
+        main(["--rewriter", "gemma-3-270m", "--prompts", str(prompts), "--temperature", "0.3"])
+    assert specs[0].temperature == 0.3 and specs[0].tuned_spec("any-adapter").temperature == 0.3
+    with pytest.raises(SystemExit):
+        main(["--rewriter", "gemma-3-270m", "--prompts", str(prompts), "--temperature", "0"])
+    assert len(specs) == 1  # refused before loading anything
+

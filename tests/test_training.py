@@ -285,3 +285,13 @@ def test_sequence_log_probabilities_are_the_target_tokens_log_softmax_over_the_s
             scored = [(t - 1, sorted(set(ids)).index(tok)) for t, tok in enumerate(tokens) if t >= start and tok not in fox]
             assert counts[row] == len(scored)
             torch.testing.assert_close(sums[row], sum(logps[pos, index] for pos, index in scored), rtol=1e-4, atol=1e-3)
+
+
+def test_self_play_needs_its_own_run_folder_and_adapter_folder(tmp_path, capsys):
+    from prompts.training.preference import main
+
+    drafts = tmp_path / "drafts.jsonl"
+    drafts.write_text("")
+    with pytest.raises(SystemExit):  # the defaults would resume the shipped run and overwrite its adapter
+        main(["--drafts", str(drafts), "--data", str(tmp_path / "missing.jsonl")])
+    assert "--drafts needs its own --run-dir and --adapter-out" in capsys.readouterr().err

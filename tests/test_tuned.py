@@ -79,17 +79,29 @@ def test_the_tuned_path_reads_the_training_format_and_records_the_adapter(tuned_
     assert "tiny-wan-lora for wan targets" in tuned_rewriter.describe()
 
 
-def test_the_tuned_path_samples_at_its_own_temperature_and_records_it(tuned_rewriter):
+def test_the_tuned_path_samples_at_its_own_temperature_and_records_it(tuned_rewriter, monkeypatch):
+    from prompts import generation
+
+    seen = []
+
+    class Recording(generation.TopKSampler):  # what the sampler is handed, generation by generation
+        def __init__(self, top_k, temperature, candidates=None):
+            seen.append(temperature)
+            super().__init__(top_k, temperature, candidates)
+
+    monkeypatch.setattr(generation, "TopKSampler", Recording)
     base = tuned_rewriter.spec
-    tuned = tuned_rewriter.tuned_for("wan")
     assert base.tuned_temperature is not None and base.tuned_temperature != base.temperature
-    assert tuned.llm.spec.temperature == base.tuned_temperature  # what Writer.sampling hands TopKSampler
-    assert tuned_rewriter.llm.spec.temperature == base.temperature  # the template families keep theirs
-    target = rewrite_target(get_video_spec("wan2.1-t2v-1.3b"))
-    assert f"temperature {base.tuned_temperature:g}" in tuned_rewriter.version_for(target)
+    wan = rewrite_target(get_video_spec("wan2.1-t2v-1.3b"))
+    tuned_rewriter.rewrite(PROMPT, wan, seed=0)
+    assert seen and set(seen) == {base.tuned_temperature}
+    seen.clear()
+    tuned_rewriter.rewrite("a red cube", rewrite_target(get_video_spec("toy-world")), seed=0)
+    assert seen and set(seen) == {base.temperature}  # the template families keep the preset's
+    assert f"temperature {base.tuned_temperature:g}" in tuned_rewriter.version_for(wan)
     same = Rewriter.load(replace(base, tuned_temperature=None), "cpu")  # no own temperature: the preset's
     assert same.tuned_for("wan").llm.spec.temperature == base.temperature
-    assert same.version_for(target) != tuned_rewriter.version_for(target)  # a record tells them apart
+    assert same.version_for(wan) != tuned_rewriter.version_for(wan)  # a record tells them apart
 
 
 def test_other_families_keep_the_base_model_and_their_template(tuned_rewriter):

@@ -227,8 +227,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m prompts.training.preference", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="VBench rows with reference rewrites")
     parser.add_argument("--init", type=Path, default=DEFAULT_INIT, help="the adapter to continue (and the reference)")
-    parser.add_argument("--run-dir", type=Path, default=Path("outputs/training/gemma-3-270m-wan-dpo"))
-    parser.add_argument("--adapter-out", type=Path, default=Path("prompts/adapters/gemma-3-270m-wan-dpo"))
+    parser.add_argument("--run-dir", type=Path, help="default: outputs/training/gemma-3-270m-wan-dpo (required with --drafts)")
+    parser.add_argument(
+        "--adapter-out", type=Path, help="default: prompts/adapters/gemma-3-270m-wan-dpo (required with --drafts)"
+    )
     for field in ("lr", "beta", "nll_weight", "batch_size", "epochs", "max_steps", "checkpoint_every", "eval_every",
                   "seed"):  # fmt: skip
         kind = float if field in ("lr", "beta", "nll_weight", "epochs") else int
@@ -242,6 +244,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
+    if args.drafts and (args.run_dir is None or args.adapter_out is None):
+        parser.error("--drafts needs its own --run-dir and --adapter-out (the defaults are the shipped step's)")
+    args.run_dir = args.run_dir or Path("outputs/training/gemma-3-270m-wan-dpo")
+    args.adapter_out = args.adapter_out or Path("prompts/adapters/gemma-3-270m-wan-dpo")
     torch.set_num_threads(args.threads)
 
     # 1. Preferences from the training split only; the validation split's are scored, never trained on
@@ -250,6 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     train_pairs, validation_pairs, _ = build_pairs(rows)
     if args.drafts:
         train_prefs, report = draft_preferences(train_pairs, load_drafts(args.drafts))
+        if len(train_prefs) < len(train_pairs) // 2:
+            parser.error(f"the drafts cover {len(train_prefs)} of {len(train_pairs)} training pairs: wrong files?")
     else:
         train_prefs, report = preference_pairs(train_rows)
     validation_prefs, validation_report = preference_pairs(validation_rows)
