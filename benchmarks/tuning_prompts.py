@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="VBench rows with reference rewrites")
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--pairs", action="store_true", help="the training pairs' prompts instead (all of them)")
+    parser.add_argument("--pairs", action="store_true", help="the training pairs' prompts instead (all of them; --n and --seed do not apply)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     rows = load_rows(args.data)
