@@ -100,6 +100,37 @@ def holds_quote(text: str, quote: str) -> bool:
     return not _plain(quote) or f" {_plain(quote)} " in f" {_plain(text)} "
 
 
+# Words that show text ("a sign that reads ...", "printed with the word ..."), up to three words before it.
+_SHOWS_TEXT = re.compile(
+    r"\b(?:says|saying|said|reads|reading|read|written|writes|printed|spells|spelling|spelled|word|words|text|"
+    r"letters|lettering|sign|label|inscription|titled|caption)\W+(?:\w+\W+){0,3}$",
+    re.IGNORECASE,
+)
+_MARKS = "\"“”«»‘’'"
+
+
+def restore_quotes(idea: str, rewrite: str) -> str:
+    """`rewrite` with each quoted text of the idea that it holds only loosely ("shirt says Born to nap" for
+    "BORN TO NAP") put back as the user typed it, quote marks and case: the video model renders those letters.
+    The place is a match in quote marks or after words that show text; a quote of several words may also take
+    its first match. A lone word anywhere else ("a mug of coffee" for "coffee") is left as it is."""
+    for quote in quoted_texts(idea):
+        start = idea.find(quote)
+        typed = idea[max(0, start - 1) : start + len(quote) + 1]  # with the user's own quote marks
+        words = re.findall(r"\w+", quote)
+        if not words or typed in rewrite:
+            continue
+        between = r"\W+".join(map(re.escape, words))  # any spacing or punctuation between the words
+        # its own quote marks go too, and a comma or stop inside them moves out: '"Save the bees,"' -> '"SAVE THE BEES",'
+        loose = rf"[{_MARKS}]?\b{between}\b(?:(?P<stop>[.,!?;:]?)[{_MARKS}])?"
+        found = list(re.finditer(loose, rewrite, re.IGNORECASE))
+        shown = [m for m in found if m.group(0)[0] in _MARKS or _SHOWS_TEXT.search(rewrite[: m.start()][-60:])]
+        place = shown[0] if shown else found[0] if found and len(words) > 1 else None
+        if place is not None:
+            rewrite = rewrite[: place.start()] + typed + (place.group("stop") or "") + rewrite[place.end() :]
+    return rewrite
+
+
 def _plain(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 

