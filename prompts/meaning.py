@@ -114,9 +114,8 @@ def restore_quotes(idea: str, rewrite: str) -> str:
     "BORN TO NAP") put back as the user typed it, quote marks and case: the video model renders those letters.
     The place is a match in quote marks or after words that show text; a quote of several words may also take
     its first match. A lone word anywhere else ("a mug of coffee" for "coffee") is left as it is."""
-    for quote in quoted_texts(idea):
-        start = idea.find(quote)
-        typed = idea[max(0, start - 1) : start + len(quote) + 1]  # with the user's own quote marks
+    for quoted in _QUOTED.finditer(idea):
+        typed, quote = quoted.group(0), next(g for g in quoted.groups() if g)  # with its marks, and within them
         words = re.findall(r"\w+", quote)
         if not words or typed in rewrite:
             continue

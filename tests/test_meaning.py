@@ -119,6 +119,7 @@ def test_lost_quotes_are_the_quoted_texts_the_rewrite_does_not_hold(idea, rewrit
         ('a sign "OPEN"', 'A sign says "OPEN" in neon.', 'A sign says "OPEN" in neon.'),  # already as typed
         ('a sign reading "SAVE THE BEES"', 'It reads "Save the bees," held high.', 'It reads "SAVE THE BEES", held high.'),
         ('a mug that says "coffee"', "A mug of coffee. It says Coffee.", 'A mug of coffee. It says "coffee".'),
+        ('an open sign that says "open"', "The sign says Open.", 'The sign says "open".'),  # the quoted one
         ('a mug that says "coffee"', "A mug of coffee on a table.", "A mug of coffee on a table."),  # no place shows it
         ('a sign "OPEN"', "A sign glows red.", "A sign glows red."),  # lost: the words check's to refuse
     ],
