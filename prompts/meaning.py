@@ -107,26 +107,51 @@ _SHOWS_TEXT = re.compile(
     re.IGNORECASE,
 )
 _MARKS = "\"“”«»‘’'"
+_STOPS = ".,!?;:"
+_WITHIN_SENTENCE = r"(?:[^\w.!?]|[.!?](?!\s))+"  # what may stand between a quote's words: never a sentence's end
 
 
 def restore_quotes(idea: str, rewrite: str) -> str:
     """`rewrite` with each quoted text of the idea that it holds only loosely ("shirt says Born to nap" for
     "BORN TO NAP") put back as the user typed it, quote marks and case: the video model renders those letters.
-    The place is a match in quote marks or after words that show text; a quote of several words may also take
-    its first match. A lone word anywhere else ("a mug of coffee" for "coffee") is left as it is."""
+
+    Only where the rewrite shows that text: a quoted span of exactly those words ('reads "Save the bees,"'), or
+    the bare words after words that show text (says, reads, printed, word, sign...). Words inside a longer quote
+    ('"Happy Birthday, Anna!"'), across a sentence's end, or anywhere else ("on a good night") are left alone,
+    and so is a span an earlier quote of the idea took."""
+    taken: list[tuple[int, int]] = []
     for quoted in _QUOTED.finditer(idea):
-        typed, quote = quoted.group(0), next(g for g in quoted.groups() if g)  # with its marks, and within them
+        typed, quote = quoted.group(0), next(g for g in quoted.groups() if g)
         words = re.findall(r"\w+", quote)
-        if not words or typed in rewrite:
+        if not words or quote != quote.strip():  # 'a 6" tall ... says "': no quote
             continue
-        between = r"\W+".join(map(re.escape, words))  # any spacing or punctuation between the words
-        # its own quote marks go too, and a comma or stop inside them moves out: '"Save the bees,"' -> '"SAVE THE BEES",'
-        loose = rf"[{_MARKS}]?\b{between}\b(?:(?P<stop>[.,!?;:]?)[{_MARKS}])?"
-        found = list(re.finditer(loose, rewrite, re.IGNORECASE))
-        shown = [m for m in found if m.group(0)[0] in _MARKS or _SHOWS_TEXT.search(rewrite[: m.start()][-60:])]
-        place = shown[0] if shown else found[0] if found and len(words) > 1 else None
-        if place is not None:
-            rewrite = rewrite[: place.start()] + typed + (place.group("stop") or "") + rewrite[place.end() :]
+        if (at := rewrite.find(typed)) >= 0:  # already as typed: that span is this quote's
+            taken.append((at, at + len(typed)))
+            continue
+        lead = quote[: quote.find(words[0])]  # "#1 DAD", "...and action"
+        tail = quote[quote.rfind(words[-1]) + len(words[-1]) :]  # "STOP!", "C++", "100%"
+        loose = re.compile(
+            rf"(?P<open>[{_MARKS}])?(?:{re.escape(lead)})?\b{_WITHIN_SENTENCE.join(map(re.escape, words))}\b"
+            rf"(?:{re.escape(tail)})?(?:(?P<stop>[{_STOPS}]?)(?P<close>[{_MARKS}])(?!\w))?(?!['’]?\w)",
+            re.IGNORECASE,
+        )
+        spans = [m.span() for m in _QUOTED.finditer(rewrite)]
+        overlaps = lambda m, among: any(a < m.end() and m.start() < b for a, b in among)  # noqa: E731
+        for m in loose.finditer(rewrite):
+            if overlaps(m, taken):
+                continue
+            if m.group("open") and m.group("close"):
+                ok = m.span() in spans  # a quoted span of exactly these words
+            else:
+                ok = not m.group("open") and not m.group("close") and not overlaps(m, spans)
+                ok = ok and bool(_SHOWS_TEXT.search(rewrite[: m.start()][-60:]))
+            if ok:
+                stop = "" if quote[-1] in _STOPS else m.group("stop") or ""  # a stop inside the marks moves out
+                rewrite = rewrite[: m.start()] + typed + stop + rewrite[m.end() :]
+                shift = len(typed) + len(stop) - (m.end() - m.start())
+                taken = [(a + shift, b + shift) if a >= m.end() else (a, b) for a, b in taken]
+                taken.append((m.start(), m.start() + len(typed)))
+                break
     return rewrite
 
 

@@ -189,7 +189,8 @@ class Rewriter:
                 raise Cancelled()
             rewritten, why_not, notes = self._finish(text, target, counter, opening)
             if why_not is None:  # quoted text as the user typed it: the video model renders those letters
-                rewritten = restore_quotes(idea, rewritten)
+                restored = restore_quotes(idea, rewritten)
+                rewritten = restored if not counter.count(restored).over else rewritten  # still within the limit
             if why_not is None and self.spec.style == "tuned" and self.spec.words_check:
                 # a learned rewriter keeps the user's words because it learned to; checked here, never assumed
                 if lost := missing_words(idea, rewritten):

@@ -122,6 +122,20 @@ def test_lost_quotes_are_the_quoted_texts_the_rewrite_does_not_hold(idea, rewrit
         ('an open sign that says "open"', "The sign says Open.", 'The sign says "open".'),  # the quoted one
         ('a mug that says "coffee"', "A mug of coffee on a table.", "A mug of coffee on a table."),  # no place shows it
         ('a sign "OPEN"', "A sign glows red.", "A sign glows red."),  # lost: the words check's to refuse
+        # left alone: inside a longer quote, across a sentence's end, an apostrophe, no word that shows text
+        ('a cake that says "Happy Birthday"', 'It reads "Happy Birthday, Anna!" here.', 'It reads "Happy Birthday, Anna!" here.'),
+        ('a sign that says "OPEN"', 'A sign reads "Now Open" in neon.', 'A sign reads "Now Open" in neon.'),
+        ('a banner that says "welcome home"', "A banner says welcome. Home is warm.", "A banner says welcome. Home is warm."),
+        ('a sign that says "Joe"', "The sign reads Joe's Diner.", "The sign reads Joe's Diner."),
+        ('a neon sign that says "good night"', "On a good night, a sign glows.", "On a good night, a sign glows."),
+        ('"a cat jumping over a fence"', "A cat jumping over a fence.", "A cat jumping over a fence."),
+        # quotes that share words each keep their own place
+        ('a sign "OPEN LATE" and a door that says "OPEN"', "It reads Open Late; the door reads Open.",
+         'It reads "OPEN LATE"; the door reads "OPEN".'),
+        ('a sign "OPEN" and a door "open"', 'It reads "OPEN" and the door reads open.', 'It reads "OPEN" and the door reads "open".'),
+        # the quote's own punctuation is not written twice
+        ('a sign that says "STOP!"', "A sign says Stop! A car halts.", 'A sign says "STOP!" A car halts.'),
+        ('a shirt that says "#1 DAD"', "A shirt says #1 Dad in bold.", 'A shirt says "#1 DAD" in bold.'),
     ],
 )
 def test_restore_quotes_puts_the_users_quoted_text_back_where_the_rewrite_shows_it(idea, rewrite, restored):
