@@ -136,14 +136,13 @@ def restore_quotes(idea: str, rewrite: str) -> str:
             re.IGNORECASE,
         )
         spans = [m.span() for m in _QUOTED.finditer(rewrite)]
-        overlaps = lambda m, among: any(a < m.end() and m.start() < b for a, b in among)  # noqa: E731
         for m in loose.finditer(rewrite):
-            if overlaps(m, taken):
+            if _overlaps(m, taken):
                 continue
             if m.group("open") and m.group("close"):
                 ok = m.span() in spans  # a quoted span of exactly these words
             else:
-                ok = not m.group("open") and not m.group("close") and not overlaps(m, spans)
+                ok = not m.group("open") and not m.group("close") and not _overlaps(m, spans)
                 ok = ok and bool(_SHOWS_TEXT.search(rewrite[: m.start()][-60:]))
             if ok:
                 stop = "" if quote[-1] in _STOPS else m.group("stop") or ""  # a stop inside the marks moves out
@@ -153,6 +152,10 @@ def restore_quotes(idea: str, rewrite: str) -> str:
                 taken.append((m.start(), m.start() + len(typed)))
                 break
     return rewrite
+
+
+def _overlaps(match: re.Match, spans: list[tuple[int, int]]) -> bool:
+    return any(a < match.end() and match.start() < b for a, b in spans)
 
 
 def _plain(text: str) -> str:

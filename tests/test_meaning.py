@@ -142,4 +142,3 @@ def test_restore_quotes_puts_the_users_quoted_text_back_where_the_rewrite_shows_
     from prompts.meaning import restore_quotes
 
     assert restore_quotes(idea, rewrite) == restored
-

@@ -239,4 +239,3 @@ def test_temperature_reaches_the_tuned_path_too(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         main(["--rewriter", "gemma-3-270m", "--prompts", str(prompts), "--temperature", "0"])
     assert len(specs) == 1  # refused before loading anything
-
