@@ -295,3 +295,26 @@ def test_self_play_needs_its_own_run_folder_and_adapter_folder(tmp_path, capsys)
     with pytest.raises(SystemExit):  # the defaults would resume the shipped run and overwrite its adapter
         main(["--drafts", str(drafts), "--data", str(tmp_path / "missing.jsonl")])
     assert "--drafts needs its own --run-dir and --adapter-out" in capsys.readouterr().err
+
+
+def test_each_target_comes_from_the_first_reference_in_the_chosen_order_that_survives_cleaning():
+    from prompts.training.pairs import PREFER, build_pairs, preference_pairs
+
+    arctic = "An arctic fox pads across the snow at dawn, soft golden light on its fur."
+    breath = " Its breath rises in small white clouds as it pauses beside a fallen log."
+    gpt4 = arctic + " A young woman watches it from a cabin window." + SNOW + breath
+    qwen = TARGET + " A man sings loudly." + SNOW
+    words = ["fox", "snow", "dawn", "golden", "light", "coat", "pale", "hills", "pines", "powder"]
+    prompts = [f"{a} and {b}" for k, a in enumerate(words) for b in words[k + 1 :]]  # words both references keep
+    rows = [{"prompt": p, "dimension": "d0", "reference_gpt4": gpt4, "reference_qwen2.5_3b_wan": qwen} for p in prompts]
+    rows.append({"prompt": "a fox in the snow", "dimension": "d0", "reference_gpt4": arctic + SNOW + breath,
+                 "reference_qwen2.5_3b_wan": None})  # fmt: skip
+    for name, column, opening in (("qwen2.5-3b", "reference_qwen2.5_3b_wan", "A red fox"), ("gpt4", "reference_gpt4", "An arctic")):
+        train, validation, report = build_pairs(rows, PREFER[name])
+        assert len(train) + len(validation) == len(rows) and report["train"][f"target from {column}"] >= 30
+        assert {p.source for p in train + validation if p.prompt != "a fox in the snow"} == {column}
+        assert all(p.target.startswith(opening) for p in train + validation if p.prompt != "a fox in the snow")
+        prefs, _ = preference_pairs(rows, PREFER[name])
+        assert len(prefs) == len(rows) - 1 and all(p.chosen.startswith(opening) for p in prefs)
+        # a prompt with one reference gets it whatever the order
+        assert [p.source for p in train + validation if p.prompt == "a fox in the snow"] == ["reference_gpt4"]

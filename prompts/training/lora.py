@@ -340,7 +340,7 @@ def load_base(cache_dir: Path):
 
 
 def main(argv: list[str] | None = None) -> None:
-    from prompts.training.pairs import DEFAULT_DATA, build_pairs, load_rows
+    from prompts.training.pairs import DEFAULT_DATA, PREFER, build_pairs, load_rows
     from runtime.hub import cache_root
 
     defaults = TrainConfig()
@@ -351,19 +351,20 @@ def main(argv: list[str] | None = None) -> None:
     for field in ("lr", "batch_size", "epochs", "max_steps", "rank", "checkpoint_every", "eval_every", "seed"):
         kind = float if field in ("lr", "epochs") else int
         parser.add_argument(f"--{field.replace('_', '-')}", type=kind, default=getattr(defaults, field))
+    parser.add_argument("--prefer", choices=sorted(PREFER), default="qwen2.5-3b", help="whose reference is each target, where it survives cleaning")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     # 1. Pairs (the validation split is never trained on) and the base model
-    train_pairs, validation_pairs, report = build_pairs(load_rows(args.data))
+    train_pairs, validation_pairs, report = build_pairs(load_rows(args.data), PREFER[args.prefer])
     print(json.dumps(report), file=sys.stderr, flush=True)
     model, tokenizer, ids = load_base(cache_root())
 
     # 2. Train (resumes from --run-dir), then copy the adapter and the log out
     config = TrainConfig(**{f: getattr(args, f) for f in ("lr", "batch_size", "epochs", "max_steps", "rank",
                                                           "checkpoint_every", "eval_every", "seed")})  # fmt: skip
-    train(model, tokenizer, ids, train_pairs, validation_pairs, args.run_dir, config, info={"pairs": report})
+    train(model, tokenizer, ids, train_pairs, validation_pairs, args.run_dir, config, info={"prefer": args.prefer, "pairs": report})
     if not (args.run_dir / "checkpoint").exists():  # stopped before the first step
         return
     export(args.run_dir, args.adapter_out)

@@ -25,6 +25,8 @@ from prompts.training.splits import prompt_hash, split
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "eval" / "vbench" / "dev.jsonl"
 REFERENCES = ("reference_qwen2.5_3b_wan", "reference_gpt4")  # in order of preference
+# The reference each prompt's target comes from first, by name (`--prefer` of the training commands)
+PREFER = {"qwen2.5-3b": REFERENCES, "gpt4": REFERENCES[::-1]}
 WORD_RANGE = (50, 150)  # the Wan preset's accepted range (wan2.1-t2v-1.3b)
 _PRONOUN = re.compile(r"\b(?:he|she|his|her|hers|him|himself|herself)\b", re.IGNORECASE)
 # Traces of a person the detectors leave out on purpose (prompts.faults: kin words, "they", a figure without an
@@ -95,8 +97,9 @@ def clean_target(prompt: str, reference: str, counts: Counter) -> tuple[str | No
     return target, ""
 
 
-def build_pairs(rows: list[dict]) -> tuple[list[Pair], list[Pair], dict]:
-    """(train pairs, validation pairs, report of what was kept and dropped and why).
+def build_pairs(rows: list[dict], references: tuple[str, ...] = REFERENCES) -> tuple[list[Pair], list[Pair], dict]:
+    """(train pairs, validation pairs, report of what was kept and dropped and why); each target comes from the first
+    of `references` that survives cleaning.
 
     The validation split is prompts.training.splits' (never trained on); its pairs are cleaned the same way so the
     validation loss measures the same task. A prompt listed under two dimensions gives one pair.
@@ -113,7 +116,7 @@ def build_pairs(rows: list[dict]) -> tuple[list[Pair], list[Pair], dict]:
                 continue
             seen.add(key)
             chosen = None
-            for column in REFERENCES:
+            for column in references:
                 if not row.get(column):
                     continue
                 target, why = clean_target(row["prompt"], row[column], counts)
@@ -176,9 +179,9 @@ def preference(prompt: str, reference: str) -> tuple[str, str, tuple[str, ...]] 
     return chosen, " ".join(rejected), tuple(faults)
 
 
-def preference_pairs(rows: list[dict]) -> tuple[list[Preference], dict]:
+def preference_pairs(rows: list[dict], references: tuple[str, ...] = REFERENCES) -> tuple[list[Preference], dict]:
     """(preferences, counts) from `rows` (one side of the split): for each prompt, the first reference (in the
-    order of REFERENCES) that gives a preference."""
+    order of `references`) that gives a preference."""
     counts: Counter = Counter()
     out, seen = [], set()
     for row in rows:
@@ -186,7 +189,7 @@ def preference_pairs(rows: list[dict]) -> tuple[list[Preference], dict]:
         if key in seen:
             continue
         seen.add(key)
-        for column in REFERENCES:
+        for column in references:
             if not row.get(column):
                 continue
             made = preference(row["prompt"], row[column])

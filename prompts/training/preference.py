@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from prompts.training.pairs import (
         DEFAULT_DATA,
+        PREFER,
         build_pairs,
         draft_preferences,
         load_drafts,
@@ -242,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         help="self-play: rewrite_eval --out files of the --init rewriter's own drafts of the training pairs' prompts; "
         "each pair's cleaned target is preferred over the draft (instead of the reference-fault preferences)",
     )
+    parser.add_argument("--prefer", choices=sorted(PREFER), default="qwen2.5-3b", help="whose reference each chosen text comes from first")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
     if args.drafts and (args.run_dir is None or args.adapter_out is None):
@@ -253,14 +255,15 @@ def main(argv: list[str] | None = None) -> None:
     # 1. Preferences from the training split only; the validation split's are scored, never trained on
     rows = load_rows(args.data)
     train_rows, validation_rows = split(rows)
-    train_pairs, validation_pairs, _ = build_pairs(rows)
+    references = PREFER[args.prefer]
+    train_pairs, validation_pairs, _ = build_pairs(rows, references)
     if args.drafts:
         train_prefs, report = draft_preferences(train_pairs, load_drafts(args.drafts))
         if len(train_prefs) < len(train_pairs) // 2:
             parser.error(f"the drafts cover {len(train_prefs)} of {len(train_pairs)} training pairs: wrong files?")
     else:
-        train_prefs, report = preference_pairs(train_rows)
-    validation_prefs, validation_report = preference_pairs(validation_rows)
+        train_prefs, report = preference_pairs(train_rows, references)
+    validation_prefs, validation_report = preference_pairs(validation_rows, references)
     print(json.dumps(report), file=sys.stderr, flush=True)
 
     # 2. The base model with the --init adapter, trainable
@@ -270,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
                                                                "max_steps", "checkpoint_every", "eval_every", "seed")})  # fmt: skip
     data = {"train": train_prefs, "validation": validation_prefs, "validation_pairs": validation_pairs}
     drafts = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in args.drafts or []}  # what to rewrite
-    info = {"init": args.init.name, "drafts": drafts,
+    info = {"init": args.init.name, "prefer": args.prefer, "drafts": drafts,
             "preferences": {"train": report, "validation": validation_report}}  # fmt: skip
     train(peft_model, tokenizer, ids, data, args.run_dir, config, info)
     if not (args.run_dir / "checkpoint").exists():
