@@ -47,6 +47,15 @@ def load_user_prompts(path: Path) -> list[dict]:
     return rows
 
 
+def with_references(rows: list[dict], data: Path) -> list[dict]:
+    """`rows` of a prompts file with the references of the --data row of the same prompt, where there is one."""
+    if not data.exists():
+        return rows
+    known = {r["prompt"]: r for r in load_rows(data)}
+    return [{**row, **{k: known[row["prompt"]].get(k) for k in REFERENCES.values()}} if row["prompt"] in known else row
+            for row in rows]  # fmt: skip
+
+
 def sample(rows: list[dict], limit: int, seed: int, max_attribute_rows: int | None = None) -> list[dict]:
     """`limit` rows spread evenly over dimensions (seeded), plus every row with attributes."""
     rng = random.Random(seed)
@@ -213,7 +222,8 @@ def main(argv: list[str] | None = None) -> None:
         nargs="?",
         const=USER_PROMPTS,
         default=None,
-        help=f"rewrite the prompts of this file instead of --data (alone: {USER_PROMPTS.name}); no references",
+        help=f"rewrite the prompts of this file instead of --data (alone: {USER_PROMPTS.name}); a prompt that is a "
+        "--data row (the tuning prompts) is scored against that row's references",
     )
     parser.add_argument(
         "--max-attribute-rows",
@@ -278,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # 1. Data and models
     if args.prompts:
-        rows, rows_from = load_user_prompts(args.prompts), f"prompts:{args.prompts.name}"
+        rows, rows_from = with_references(load_user_prompts(args.prompts), args.data), f"prompts:{args.prompts.name}"
     elif args.validation:
         rows, rows_from = split(load_rows(args.data))[1], "validation"
     else:

@@ -221,6 +221,20 @@ def test_user_prompts_run_without_references(tmp_path, capsys):
     assert {line.split()[0] for line in out[2:]} == {"dimension", "camera", "vague"}
 
 
+def test_a_prompts_file_row_that_is_a_data_row_is_scored_against_its_references(tmp_path, capsys):
+    data = tmp_path / "dev.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows()))
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("[tuning]\na red ball number 1\na red ball number 2\ndrone shot over a lake\n")
+    main(["--rewriter", "tiny-random", "--target", "tiny-random", "--prompts", str(prompts), "--data", str(data)])
+    report = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert report["rows"] == 3 and 0 <= report["ref_f1"] <= 1
+    assert report["ours_on_reference_rows"]["n"] == 1  # only "number 1" has a Qwen2.5-3B rewrite too
+    assert report["references"]["qwen2.5-3b"]["ref_f1"] == 1.0
+    main(["--rewriter", "tiny-random", "--target", "tiny-random", "--prompts", str(prompts), "--data", str(tmp_path / "none")])
+    assert "ref_f1" not in json.loads(capsys.readouterr().out.splitlines()[0])  # without the data: no references
+
+
 def test_temperature_reaches_the_tuned_path_too(tmp_path, monkeypatch):
     from prompts.rewriter import Rewriter
 
