@@ -318,3 +318,18 @@ def test_each_target_comes_from_the_first_reference_in_the_chosen_order_that_sur
         assert len(prefs) == len(rows) - 1 and all(p.chosen.startswith(opening) for p in prefs)
         # a prompt with one reference gets it whatever the order
         assert [p.source for p in train + validation if p.prompt == "a fox in the snow"] == ["reference_gpt4"]
+
+
+def test_with_cuts_cleaning_drops_the_sentences_that_tell_another_shot_and_only_those():
+    from collections import Counter
+
+    told = (
+        TARGET + " The scene transitions to a close-up of its paws. Finally, the fox curls up under a pine."
+        " The sky transitions to a deep orange as the sun climbs." + SNOW
+    )
+    counts = Counter()
+    target, why = clean_target("a red fox in the snow", told, counts, cuts=True)
+    assert why == "" and "scene transitions" not in target and "Finally" not in target
+    assert "The sky transitions to a deep orange" in target  # a change of light is no cut
+    assert counts["sentences removed: another shot"] == 2
+    assert clean_target("a red fox in the snow", told, Counter())[0] == told  # off by default: the shipped targets
