@@ -351,7 +351,9 @@ def main(argv: list[str] | None = None) -> None:
     for field in ("lr", "batch_size", "epochs", "max_steps", "rank", "checkpoint_every", "eval_every", "seed"):
         kind = float if field in ("lr", "epochs") else int
         parser.add_argument(f"--{field.replace('_', '-')}", type=kind, default=getattr(defaults, field))
-    parser.add_argument("--prefer", choices=sorted(PREFER), default="qwen2.5-3b", help="whose reference is each target, where it survives cleaning")
+    parser.add_argument(
+        "--prefer", choices=sorted(PREFER), default="qwen2.5-3b", help="whose reference is each target, if it survives"
+    )
     parser.add_argument("--drop-cuts", action="store_true", help="cleaning also drops sentences that tell another shot")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
@@ -365,7 +367,8 @@ def main(argv: list[str] | None = None) -> None:
     # 2. Train (resumes from --run-dir), then copy the adapter and the log out
     config = TrainConfig(**{f: getattr(args, f) for f in ("lr", "batch_size", "epochs", "max_steps", "rank",
                                                           "checkpoint_every", "eval_every", "seed")})  # fmt: skip
-    train(model, tokenizer, ids, train_pairs, validation_pairs, args.run_dir, config, info={"prefer": args.prefer, "drop_cuts": args.drop_cuts, "pairs": report})
+    info = {"prefer": args.prefer, "drop_cuts": args.drop_cuts, "pairs": report}
+    train(model, tokenizer, ids, train_pairs, validation_pairs, args.run_dir, config, info=info)
     if not (args.run_dir / "checkpoint").exists():  # stopped before the first step
         return
     export(args.run_dir, args.adapter_out)

@@ -2,7 +2,7 @@
 validation split.
 
 Each prompt gives at most one pair. Its target is the Qwen2.5-3B rewrite (made with Wan's own extender, the register
-Wan expects) when that survives cleaning, else GPT-4's. Cleaning uses the reader-visible fault detectors of
+Wan expects) when that survives cleaning, else GPT-4's (`PREFER["gpt4"]` reverses the order). Cleaning uses the reader-visible fault detectors of
 `prompts.faults` on the TARGETS only (never on model outputs): a sentence with a person the prompt did not ask
 for, a sound, smell or taste, or a camera move the prompt did not ask for is removed, and so is a sentence with
 he/she/his/her when the prompt has no person (the invented person's later sentences). Then the target is capped at

@@ -243,7 +243,9 @@ def main(argv: list[str] | None = None) -> None:
         help="self-play: rewrite_eval --out files of the --init rewriter's own drafts of the training pairs' prompts; "
         "each pair's cleaned target is preferred over the draft (instead of the reference-fault preferences)",
     )
-    parser.add_argument("--prefer", choices=sorted(PREFER), default="qwen2.5-3b", help="whose reference each chosen text comes from first")
+    parser.add_argument(
+        "--prefer", choices=sorted(PREFER), default="qwen2.5-3b", help="whose reference each chosen text comes from first"
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
     if args.drafts and (args.run_dir is None or args.adapter_out is None):
