@@ -255,6 +255,39 @@ def test_self_play_prefers_each_pairs_target_over_the_rewriters_own_draft_and_re
     assert lost[0].faults == ("loses a content word",)
 
 
+def test_ranked_pairs_prefer_the_own_draft_closest_to_the_references_that_no_detector_faults(tmp_path):
+    from prompts.training.pairs import load_draft_runs, ranked_preferences
+
+    prompt = "a red fox in the snow"
+    close = TARGET + SNOW  # the references' own words
+    close_but_loud = "A young girl hears " + TARGET  # closer than `middle`, but it invents a person and a sound
+    middle = "A red fox in the snow walks past a frozen lake under grey clouds, its coat dusted with white."
+    far = "A red fox in the snow, a striking image with vivid colours and a dramatic cinematic mood overall."
+    whale = "A blue whale glides through deep water."
+    runs = []
+    for k, rows in enumerate([
+        [{"prompt": prompt, "rewritten": close_but_loud, "fallback": None},
+         {"prompt": "a blue whale", "rewritten": whale, "fallback": None}],
+        [{"prompt": prompt, "rewritten": far, "fallback": None}],
+        [{"prompt": prompt, "rewritten": middle, "fallback": None},
+         {"prompt": "a blue whale", "rewritten": "a blue whale", "fallback": "kept as written"}],
+        [{"prompt": prompt, "rewritten": far, "fallback": None}],
+    ]):  # fmt: skip
+        runs.append(tmp_path / f"s{k}.jsonl")
+        runs[-1].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    drafts = load_draft_runs(runs)
+    assert drafts == {prompt: [close_but_loud, far, middle], "a blue whale": [whale]}  # distinct, no fallback
+
+    rows = [{"prompt": prompt, "dimension": "d0", "reference_gpt4": close, "reference_qwen2.5_3b_wan": close},
+            {"prompt": "a blue whale", "dimension": "d1", "reference_gpt4": "A blue whale glides."}]  # fmt: skip
+    prefs, counts = ranked_preferences(rows, drafts)
+    assert [(p.prompt, p.chosen, p.rejected) for p in prefs] == [(prompt, middle, far)]
+    assert counts["preferences"] == 1 and counts["under two drafts"] == 1
+    # with the clean best draft among them, it is chosen; drafts that score alike teach nothing
+    assert ranked_preferences(rows[:1], {prompt: [far, close]})[0][0].chosen == close
+    assert ranked_preferences(rows[:1], {prompt: [far, far + " Vivid."]})[0] == []
+
+
 def test_the_paired_prompts_are_every_training_pairs_prompt_and_no_validation_prompt():
     from benchmarks.tuning_prompts import paired_prompts
     from prompts.training.pairs import build_pairs
@@ -295,6 +328,12 @@ def test_self_play_needs_its_own_run_folder_and_adapter_folder(tmp_path, capsys)
     with pytest.raises(SystemExit):  # the defaults would resume the shipped run and overwrite its adapter
         main(["--drafts", str(drafts), "--data", str(tmp_path / "missing.jsonl")])
     assert "--drafts needs its own --run-dir and --adapter-out" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--ranked", str(drafts), "--data", str(tmp_path / "missing.jsonl")])
+    assert "--ranked needs its own --run-dir and --adapter-out" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--ranked", str(drafts), "--drafts", str(drafts), "--run-dir", "r", "--adapter-out", "a"])
+    assert "pass one" in capsys.readouterr().err
 
 
 def test_each_target_comes_from_the_first_reference_in_the_chosen_order_that_survives_cleaning():

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prompts.cleaning import word_count
-from prompts.faults import camera_moves, invented_people, senses, sentences
+from prompts.faults import camera_moves, invented_people, ref_f1, senses, sentences
 from prompts.preservation import missing_words
 from prompts.training.splits import prompt_hash, split
 
@@ -154,9 +154,9 @@ def build_pairs(
 @dataclass(frozen=True)
 class Preference:
     prompt: str
-    chosen: str  # the cleaned target, as training pairs have it
+    chosen: str  # the cleaned target, as training pairs have it (ranked_preferences: the best of own drafts)
     # the same reference with its faulty sentences in place (preference_pairs), or the rewriter's own first draft
-    # of the prompt (draft_preferences)
+    # of the prompt (draft_preferences), or its worst draft (ranked_preferences)
     rejected: str
     faults: tuple[str, ...]  # what the rejected adds that a detector sees, one entry a fault
     dimension: str
@@ -240,10 +240,7 @@ def draft_preferences(pairs: list[Pair], drafts: dict[str, str]) -> tuple[list[P
         if draft.strip() == pair.target.strip():
             counts["draft equals the target"] += 1
             continue
-        found = [name for name, check in (("invented people", invented_people), ("sound, smell or taste", senses),
-                                          ("unasked camera move", camera_moves)) if check(pair.prompt, draft)]  # fmt: skip
-        if missing_words(pair.prompt, draft):
-            found.append("loses a content word")
+        found = _draft_faults(pair.prompt, draft)
         counts.update(f"draft has: {f}" for f in found)
         out.append(Preference(pair.prompt, pair.target, draft, tuple(found), pair.dimension))
     counts["preferences"] = len(out)
@@ -252,10 +249,62 @@ def draft_preferences(pairs: list[Pair], drafts: dict[str, str]) -> tuple[list[P
 
 def load_drafts(paths: list[Path]) -> dict[str, str]:
     """prompt -> rewrite, from `benchmarks.rewrite_eval --out` files (JSONL rows with "prompt" and "rewritten");
-    a row kept as written (a fallback) is not the model's writing and is left out."""
-    out = {}
+    a row kept as written (a fallback) is not the model's writing and is left out. The last file's rewrite wins."""
+    return {prompt: texts[-1] for prompt, texts in load_draft_runs(paths).items()}
+
+
+def load_draft_runs(paths: list[Path]) -> dict[str, list[str]]:
+    """prompt -> its distinct rewrites over every file (runs at other seeds), fallbacks left out as load_drafts does."""
+    out: dict[str, list[str]] = {}
     for path in paths:
         for row in load_rows(path):
             if row.get("fallback") is None and row.get("rewritten"):
-                out[row["prompt"]] = row["rewritten"]
+                texts = out.setdefault(row["prompt"], [])
+                if row["rewritten"] not in texts:
+                    texts.append(row["rewritten"])
     return out
+
+
+MIN_RANK_GAP = 0.05  # ranked_preferences: drafts closer than this to the references in F1 teach nothing
+
+
+def ranked_preferences(rows: list[dict], drafts: dict[str, list[str]]) -> tuple[list[Preference], dict]:
+    """(preferences, counts) between the rewriter's own drafts of each prompt of `rows` (one side of the split).
+
+    Each draft is scored by its content-word F1 (prompts.faults.ref_f1) against the row's references, the mean over
+    those it has. chosen: the best-scored draft in which no detector sees an invented person, a sound, smell or taste,
+    or an unasked camera move, and which keeps the prompt's content words; rejected: the worst-scored draft. Both are
+    the model's own writing, of about the same length, so a pair differs in what the drafts say about the scene
+    rather than in register or length. Pairs closer than MIN_RANK_GAP are left out.
+    """
+    counts: Counter = Counter()
+    out = []
+    for row in rows:
+        texts = drafts.get(row["prompt"], [])
+        references = [row[k] for k in REFERENCES if row.get(k)]
+        if len(texts) < 2 or not references:
+            counts["under two drafts" if references else "no reference"] += 1
+            continue
+        scored = sorted(((sum(ref_f1(t, r) for r in references) / len(references), t) for t in texts), reverse=True)
+        clean = [(score, t) for score, t in scored if not _draft_faults(row["prompt"], t)]
+        if not clean:
+            counts["no clean draft"] += 1
+            continue
+        (best, chosen), (worst, rejected) = clean[0], scored[-1]
+        if best - worst < MIN_RANK_GAP:
+            counts[f"drafts within {MIN_RANK_GAP} of each other"] += 1
+            continue
+        found = _draft_faults(row["prompt"], rejected)
+        counts.update(f"rejected has: {f}" for f in found)
+        out.append(Preference(row["prompt"], chosen, rejected, tuple(found), row["dimension"]))
+    counts["preferences"] = len(out)
+    return out, dict(sorted(counts.items()))
+
+
+def _draft_faults(prompt: str, draft: str) -> list[str]:
+    """What the detectors and the words check see in a draft of `prompt`."""
+    found = [name for name, check in (("invented people", invented_people), ("sound, smell or taste", senses),
+                                      ("unasked camera move", camera_moves)) if check(prompt, draft)]  # fmt: skip
+    if missing_words(prompt, draft):
+        found.append("loses a content word")
+    return found

@@ -13,6 +13,9 @@ With `--drafts FILE...` the same loss runs on self-play pairs instead (Chen et a
 chosen, a training pair's cleaned target; rejected, the `--init` rewriter's own first draft of that prompt, written
 beforehand by `benchmarks.rewrite_eval --no-words-check` on `benchmarks.tuning_prompts --pairs` (docs/rewriter.md has
 the three commands). Every draft is used, so the step also learns from faults no detector sees.
+With `--ranked FILE...` both texts are the `--init` rewriter's own drafts of a training prompt, written at several
+seeds: chosen, the draft closest to the prompt's references in content words (without a fault a detector sees);
+rejected, the farthest (prompts.training.pairs.ranked_preferences).
 
 One difference from trl's defaults: the adapter's LoRA dropout (0.05) stays on in the policy's training passes
 (trl turns dropout off), so the logged training margin is noisy; the held-out figures are scored without it.
@@ -217,9 +220,11 @@ def main(argv: list[str] | None = None) -> None:
         PREFER,
         build_pairs,
         draft_preferences,
+        load_draft_runs,
         load_drafts,
         load_rows,
         preference_pairs,
+        ranked_preferences,
     )
     from prompts.training.splits import split
     from runtime.hub import cache_root
@@ -244,12 +249,22 @@ def main(argv: list[str] | None = None) -> None:
         "each pair's cleaned target is preferred over the draft (instead of the reference-fault preferences)",
     )
     parser.add_argument(
+        "--ranked",
+        type=Path,
+        nargs="+",
+        help="rewrite_eval --out files of the --init rewriter's drafts of the training prompts at several seeds: the "
+        "draft closest to the references (content-word F1) is preferred over the farthest (pairs.ranked_preferences)",
+    )
+    parser.add_argument(
         "--prefer", choices=sorted(PREFER), default="qwen2.5-3b", help="whose reference each chosen text comes from first"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
-    if args.drafts and (args.run_dir is None or args.adapter_out is None):
-        parser.error("--drafts needs its own --run-dir and --adapter-out (the defaults are the shipped step's)")
+    if args.drafts and args.ranked:
+        parser.error("--drafts and --ranked are two kinds of pairs: pass one")
+    if (args.drafts or args.ranked) and (args.run_dir is None or args.adapter_out is None):
+        option = "--drafts" if args.drafts else "--ranked"
+        parser.error(f"{option} needs its own --run-dir and --adapter-out (the defaults are the shipped step's)")
     args.run_dir = args.run_dir or Path("outputs/training/gemma-3-270m-wan-dpo")
     args.adapter_out = args.adapter_out or Path("prompts/adapters/gemma-3-270m-wan-dpo")
     torch.set_num_threads(args.threads)
@@ -263,6 +278,10 @@ def main(argv: list[str] | None = None) -> None:
         train_prefs, report = draft_preferences(train_pairs, load_drafts(args.drafts))
         if len(train_prefs) < len(train_pairs) // 2:
             parser.error(f"the drafts cover {len(train_prefs)} of {len(train_pairs)} training pairs: wrong files?")
+    elif args.ranked:
+        train_prefs, report = ranked_preferences(train_rows, load_draft_runs(args.ranked))
+        if not train_prefs:
+            parser.error(f"no preferences from the --ranked files ({report}): wrong files?")
     else:
         train_prefs, report = preference_pairs(train_rows, references)
     validation_prefs, validation_report = preference_pairs(validation_rows, references)
@@ -274,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     config = PreferenceConfig(**{f: getattr(args, f) for f in ("lr", "beta", "nll_weight", "batch_size", "epochs",
                                                                "max_steps", "checkpoint_every", "eval_every", "seed")})  # fmt: skip
     data = {"train": train_prefs, "validation": validation_prefs, "validation_pairs": validation_pairs}
-    drafts = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in args.drafts or []}  # what to rewrite
+    drafts = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in args.drafts or args.ranked or []}
     info = {"init": args.init.name, "prefer": args.prefer, "drafts": drafts,
             "preferences": {"train": report, "validation": validation_report}}  # fmt: skip
     train(peft_model, tokenizer, ids, data, args.run_dir, config, info)
