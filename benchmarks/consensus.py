@@ -22,12 +22,25 @@ from prompts.faults import ref_f1
 FIGURES = ("ref_f1", "invented_people", "senses", "camera_moves", "shot_types", "words_median", "fallback")
 
 
+RECORD_KEYS = ("prompt", "rewritten", "fallback", "target")  # what a rewrite_eval --out line holds, among others
+
+
 def load_runs(paths: list[Path]) -> dict[str, list[dict]]:
-    """Prompt -> its record in each run, in run order; prompts some run lacks are left out."""
+    """Prompt -> its record in each run, in run order; prompts some run lacks are left out. A line cut short by a
+    killed run is skipped (as rewrite_eval --resume does); a file with no rewrite_eval record raises ValueError."""
     runs = []
     for path in paths:
-        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        runs.append({r["prompt"]: r for r in records})
+        records = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and all(k in record for k in RECORD_KEYS):
+                records[record["prompt"]] = record
+        if not records:
+            raise ValueError(f"{path} holds no rewrite_eval --out record ({', '.join(RECORD_KEYS)})")
+        runs.append(records)
     return {prompt: [run[prompt] for run in runs] for prompt in runs[0] if all(prompt in run for run in runs)}
 
 
@@ -54,17 +67,24 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.consensus")
     parser.add_argument("runs", type=Path, nargs="+", help="rewrite_eval --out files of the same prompts, other seeds")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="references for prompts that are its rows")
+    parser.add_argument(
+        "--data", type=Path, default=None, help=f"references for prompts that are its rows (default: {DEFAULT_DATA})"
+    )
     parser.add_argument("--picks", type=Path, default=None, help="write the consensus over every run here (JSONL)")
     args = parser.parse_args(argv)
     if len(args.runs) < 2:
         parser.error("consensus needs two runs or more")
     if missing := [str(p) for p in args.runs if not p.is_file()]:
         parser.error(f"no such run file: {', '.join(missing)}")
+    if len({p.resolve() for p in args.runs}) < len(args.runs):
+        parser.error("a run file is given twice")
+    if args.data is not None and not args.data.is_file():
+        parser.error(f"no such data file: {args.data}")
+    data = args.data or DEFAULT_DATA
     try:
         by_prompt = load_runs(args.runs)
-    except (ValueError, KeyError) as err:
-        sys.exit(f"error: a run file is not rewrite_eval --out JSONL ({err})")
+    except (ValueError, UnicodeDecodeError) as err:
+        sys.exit(f"error: {err}")
     if not by_prompt:
         sys.exit("error: no prompt is in every run")
     records = list(by_prompt.values())
@@ -72,12 +92,12 @@ def main(argv: list[str] | None = None) -> None:
     if len(targets) != 1:
         sys.exit(f"error: the runs rewrite for different targets: {sorted(targets)}")
     target = rewrite_target(get_video_spec(targets.pop()))
-    known = {r["prompt"]: r.get(REFERENCES["gpt4"]) for r in load_rows(args.data)} if args.data.exists() else {}
+    known = {r["prompt"]: r.get(REFERENCES["gpt4"]) for r in load_rows(data)} if data.is_file() else {}
     references = {p: known[p] for p in by_prompt if known.get(p)}
 
     report = {"benchmark": "consensus", "prompts": len(records), "with_reference": len(references), "runs": {}}
     for k, path in enumerate(args.runs):
-        report["runs"][path.name] = figures([rs[k] for rs in records], references, target)
+        report["runs"][str(path)] = figures([rs[k] for rs in records], references, target)
     report["consensus"] = {
         n: figures([consensus(rs[:n]) for rs in records], references, target) for n in range(2, len(args.runs) + 1)
     }

@@ -42,9 +42,9 @@ def test_runs_report_each_seed_and_the_consensus(tmp_path, capsys):
     main([*map(str, runs), "--data", str(data), "--picks", str(picks)])
     report = json.loads(capsys.readouterr().out)
     assert report["prompts"] == 1 and report["with_reference"] == 1
-    assert report["runs"]["s1.jsonl"]["ref_f1"] == 1.0 and report["runs"]["s0.jsonl"]["ref_f1"] < 0.5
-    assert report["runs"]["s0.jsonl"]["invented_people"] == 1.0
-    assert report["consensus"]["3"]["ref_f1"] > report["runs"]["s0.jsonl"]["ref_f1"]
+    s0, s1 = report["runs"][str(runs[0])], report["runs"][str(runs[1])]
+    assert s1["ref_f1"] == 1.0 and s0["ref_f1"] < 0.5 and s0["invented_people"] == 1.0
+    assert report["consensus"]["3"]["ref_f1"] > s0["ref_f1"]
     assert json.loads(picks.read_text())["seed"] in (1, 2)
 
 
@@ -56,6 +56,18 @@ def test_bad_runs_get_a_message(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(one), str(tmp_path / "missing.jsonl")])
     assert "no such run file" in capsys.readouterr().err
-    (tmp_path / "bad.jsonl").write_text("not json\n")
-    with pytest.raises(SystemExit, match="not rewrite_eval"):
+    with pytest.raises(SystemExit):
+        main([str(one), str(one)])
+    assert "given twice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(one), str(write(tmp_path / "two.jsonl", [record(ALSO, 1)])), "--data", str(tmp_path / "no.jsonl")])
+    assert "no such data file" in capsys.readouterr().err
+    # not a rewrite_eval run: lines that are no JSON, or JSON without a rewrite (the --data file by mistake)
+    (tmp_path / "bad.jsonl").write_text('not json\n[1, 2]\n{"prompt": "a fox", "reference_gpt4": "A fox."}\n')
+    with pytest.raises(SystemExit, match="no rewrite_eval --out record"):
         main([str(one), str(tmp_path / "bad.jsonl")])
+    # a line cut short by a killed run is skipped, the rest is read
+    cut = write(tmp_path / "cut.jsonl", [record(ALSO, 1)])
+    cut.write_text(cut.read_text() + '{"prompt": "a fox in the sn')
+    main([str(one), str(cut)])
+    assert json.loads(capsys.readouterr().out)["prompts"] == 1

@@ -276,13 +276,16 @@ def test_ranked_pairs_prefer_the_own_draft_closest_to_the_references_that_no_det
         runs.append(tmp_path / f"s{k}.jsonl")
         runs[-1].write_text("".join(json.dumps(r) + "\n" for r in rows))
     drafts = load_draft_runs(runs)
-    assert drafts == {prompt: [close_but_loud, far, middle], "a blue whale": [whale]}  # distinct, no fallback
+    assert drafts == {prompt: [close_but_loud, far, middle, far], "a blue whale": [whale]}  # in order, no fallback
 
     rows = [{"prompt": prompt, "dimension": "d0", "reference_gpt4": close, "reference_qwen2.5_3b_wan": close},
             {"prompt": "a blue whale", "dimension": "d1", "reference_gpt4": "A blue whale glides."}]  # fmt: skip
     prefs, counts = ranked_preferences(rows, drafts)
     assert [(p.prompt, p.chosen, p.rejected) for p in prefs] == [(prompt, middle, far)]
-    assert counts["preferences"] == 1 and counts["under two drafts"] == 1
+    assert counts["preferences"] == 1 and counts["one distinct draft"] == 1
+    assert ranked_preferences(rows + rows[:1], drafts)[1]["prompt seen before"] == 1  # a repeated row: one pair
+    # the only clean draft is the worst-scored one: nothing to prefer it over
+    assert ranked_preferences(rows[:1], {prompt: [close_but_loud, far]})[1]["only the worst draft is clean"] == 1
     # with the clean best draft among them, it is chosen; drafts that score alike teach nothing
     assert ranked_preferences(rows[:1], {prompt: [far, close]})[0][0].chosen == close
     assert ranked_preferences(rows[:1], {prompt: [far, far + " Vivid."]})[0] == []
@@ -334,6 +337,9 @@ def test_self_play_needs_its_own_run_folder_and_adapter_folder(tmp_path, capsys)
     with pytest.raises(SystemExit):
         main(["--ranked", str(drafts), "--drafts", str(drafts), "--run-dir", "r", "--adapter-out", "a"])
     assert "pass one" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--ranked", str(tmp_path / "gone.jsonl"), "--run-dir", "r", "--adapter-out", "a"])
+    assert "no such drafts file" in capsys.readouterr().err
 
 
 def test_each_target_comes_from_the_first_reference_in_the_chosen_order_that_survives_cleaning():

@@ -249,19 +249,18 @@ def draft_preferences(pairs: list[Pair], drafts: dict[str, str]) -> tuple[list[P
 
 def load_drafts(paths: list[Path]) -> dict[str, str]:
     """prompt -> rewrite, from `benchmarks.rewrite_eval --out` files (JSONL rows with "prompt" and "rewritten");
-    a row kept as written (a fallback) is not the model's writing and is left out. The last file's rewrite wins."""
+    a row kept as written (a fallback) is not the model's writing and is left out. The last row of a prompt wins."""
     return {prompt: texts[-1] for prompt, texts in load_draft_runs(paths).items()}
 
 
 def load_draft_runs(paths: list[Path]) -> dict[str, list[str]]:
-    """prompt -> its distinct rewrites over every file (runs at other seeds), fallbacks left out as load_drafts does."""
+    """prompt -> its rewrites over every file (runs at other seeds), in file order; fallbacks left out as load_drafts
+    does."""
     out: dict[str, list[str]] = {}
     for path in paths:
         for row in load_rows(path):
             if row.get("fallback") is None and row.get("rewritten"):
-                texts = out.setdefault(row["prompt"], [])
-                if row["rewritten"] not in texts:
-                    texts.append(row["rewritten"])
+                out.setdefault(row["prompt"], []).append(row["rewritten"])
     return out
 
 
@@ -275,15 +274,22 @@ def ranked_preferences(rows: list[dict], drafts: dict[str, list[str]]) -> tuple[
     those it has. chosen: the best-scored draft in which no detector sees an invented person, a sound, smell or taste,
     or an unasked camera move, and which keeps the prompt's content words; rejected: the worst-scored draft. Both are
     the model's own writing, of about the same length, so a pair differs in what the drafts say about the scene
-    rather than in register or length. Pairs closer than MIN_RANK_GAP are left out.
+    rather than in register or length. Pairs closer than MIN_RANK_GAP are left out; a prompt gives one pair at most.
     """
     counts: Counter = Counter()
-    out = []
+    out, seen = [], set()
     for row in rows:
-        texts = drafts.get(row["prompt"], [])
+        if row["prompt"] in seen:
+            counts["prompt seen before"] += 1
+            continue
+        seen.add(row["prompt"])
+        texts = list(dict.fromkeys(drafts.get(row["prompt"], [])))  # distinct, in order
         references = [row[k] for k in REFERENCES if row.get(k)]
-        if len(texts) < 2 or not references:
-            counts["under two drafts" if references else "no reference"] += 1
+        if not references:
+            counts["no reference"] += 1
+            continue
+        if len(texts) < 2:
+            counts["one distinct draft" if texts else "no draft"] += 1
             continue
         scored = sorted(((sum(ref_f1(t, r) for r in references) / len(references), t) for t in texts), reverse=True)
         clean = [(score, t) for score, t in scored if not _draft_faults(row["prompt"], t)]
@@ -291,6 +297,9 @@ def ranked_preferences(rows: list[dict], drafts: dict[str, list[str]]) -> tuple[
             counts["no clean draft"] += 1
             continue
         (best, chosen), (worst, rejected) = clean[0], scored[-1]
+        if chosen == rejected:
+            counts["only the worst draft is clean"] += 1
+            continue
         if best - worst < MIN_RANK_GAP:
             counts[f"drafts within {MIN_RANK_GAP} of each other"] += 1
             continue

@@ -265,6 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     if (args.drafts or args.ranked) and (args.run_dir is None or args.adapter_out is None):
         option = "--drafts" if args.drafts else "--ranked"
         parser.error(f"{option} needs its own --run-dir and --adapter-out (the defaults are the shipped step's)")
+    if missing := [str(p) for p in args.drafts or args.ranked or [] if not p.is_file()]:
+        parser.error(f"no such drafts file: {', '.join(missing)}")
     args.run_dir = args.run_dir or Path("outputs/training/gemma-3-270m-wan-dpo")
     args.adapter_out = args.adapter_out or Path("prompts/adapters/gemma-3-270m-wan-dpo")
     torch.set_num_threads(args.threads)
