@@ -20,8 +20,6 @@ from benchmarks.rewrite_eval import DEFAULT_DATA, REFERENCES, load_rows, score, 
 from prompts.faults import ref_f1
 
 FIGURES = ("ref_f1", "invented_people", "senses", "camera_moves", "shot_types", "words_median", "fallback")
-
-
 RECORD_KEYS = ("prompt", "rewritten", "fallback", "target")  # what a rewrite_eval --out line holds, among others
 
 

@@ -2,12 +2,12 @@
 validation split.
 
 Each prompt gives at most one pair. Its target is the Qwen2.5-3B rewrite (made with Wan's own extender, the register
-Wan expects) when that survives cleaning, else GPT-4's (`PREFER["gpt4"]` reverses the order). Cleaning uses the reader-visible fault detectors of
-`prompts.faults` on the TARGETS only (never on model outputs): a sentence with a person the prompt did not ask
-for, a sound, smell or taste, or a camera move the prompt did not ask for is removed, and so is a sentence with
-he/she/his/her when the prompt has no person (the invented person's later sentences). Then the target is capped at
-the Wan preset's 150 words by dropping trailing sentences, and dropped when it has under 50 words or loses one of the
-user's content words (`prompts.preservation`).
+Wan expects) when that survives cleaning, else GPT-4's (`PREFER["gpt4"]` reverses the order). Cleaning uses the
+reader-visible fault detectors of `prompts.faults` on the TARGETS only (never on model outputs): a sentence with a
+person the prompt did not ask for, a sound, smell or taste, or a camera move the prompt did not ask for is removed,
+and so is a sentence with he/she/his/her when the prompt has no person (the invented person's later sentences). Then
+the target is capped at the Wan preset's 150 words by dropping trailing sentences, and dropped when it has under 50
+words or loses one of the user's content words (`prompts.preservation`).
 """
 
 from __future__ import annotations
@@ -292,7 +292,8 @@ def ranked_preferences(rows: list[dict], drafts: dict[str, list[str]]) -> tuple[
             counts["one distinct draft" if texts else "no draft"] += 1
             continue
         scored = sorted(((sum(ref_f1(t, r) for r in references) / len(references), t) for t in texts), reverse=True)
-        clean = [(score, t) for score, t in scored if not _draft_faults(row["prompt"], t)]
+        faults = {t: _draft_faults(row["prompt"], t) for t in texts}
+        clean = [(score, t) for score, t in scored if not faults[t]]
         if not clean:
             counts["no clean draft"] += 1
             continue
@@ -303,9 +304,8 @@ def ranked_preferences(rows: list[dict], drafts: dict[str, list[str]]) -> tuple[
         if best - worst < MIN_RANK_GAP:
             counts[f"drafts within {MIN_RANK_GAP} of each other"] += 1
             continue
-        found = _draft_faults(row["prompt"], rejected)
-        counts.update(f"rejected has: {f}" for f in found)
-        out.append(Preference(row["prompt"], chosen, rejected, tuple(found), row["dimension"]))
+        counts.update(f"rejected has: {f}" for f in faults[rejected])
+        out.append(Preference(row["prompt"], chosen, rejected, tuple(faults[rejected]), row["dimension"]))
     counts["preferences"] = len(out)
     return out, dict(sorted(counts.items()))
 
