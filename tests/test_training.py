@@ -378,3 +378,24 @@ def test_with_cuts_cleaning_drops_the_sentences_that_tell_another_shot_and_only_
     assert "The sky transitions to a deep orange" in target  # a change of light is no cut
     assert counts["sentences removed: another shot"] == 2
     assert clean_target("a red fox in the snow", told, Counter())[0] == told  # off by default: the shipped targets
+
+
+def test_with_shots_cleaning_drops_later_sentences_that_name_an_unasked_shot_type_and_only_those():
+    from collections import Counter
+
+    from prompts.training.pairs import preference
+
+    framed = "Close-up of a red fox in the snow at dawn. " + TARGET + " Medium shot focusing on the fox's tracks." + SNOW
+    counts = Counter()
+    target, why = clean_target("a red fox in the snow", framed, counts, shots=True)
+    assert why == "" and "Medium shot" not in target and target.endswith(SNOW.strip())
+    assert target.startswith("Close-up of a red fox")  # the first sentence is kept: it carries the user's words
+    assert counts["sentences removed: unasked shot type"] == 1
+    # a prompt that asks for its framing keeps it; off by default (the shipped targets)
+    assert "Medium shot" in clean_target("medium shot of a red fox in the snow", framed, Counter(), shots=True)[0]
+    assert clean_target("a red fox in the snow", framed, Counter())[0] == framed
+    # in a preference the framing sentence between the kept ones is a fault of the rejected side
+    between = TARGET + " A low-angle shot looks up at the fox." + SNOW
+    chosen, rejected, faults = preference("a red fox in the snow", between, shots=True)
+    assert chosen == TARGET + SNOW and rejected == between and faults == ("unasked shot type",)
+    assert preference("a red fox in the snow", between) == "nothing to remove"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prompts.cleaning import word_count
-from prompts.faults import camera_moves, invented_people, ref_f1, senses, sentences
+from prompts.faults import camera_moves, invented_people, ref_f1, senses, sentences, shot_types
 from prompts.preservation import missing_words
 from prompts.training.splits import prompt_hash, split
 
@@ -67,14 +67,15 @@ def load_rows(path: Path) -> list[dict]:
 
 
 def sentence_faults(
-    prompt: str, reference: str, traces: bool = False, cuts: bool = False
+    prompt: str, reference: str, traces: bool = False, cuts: bool = False, shots: bool = False
 ) -> list[tuple[str, str | None]]:
     """(sentence, the fault it brings or None) for each sentence of `reference`, a rewrite of `prompt`; with
     `traces`, a person's traces count too when the prompt has nobody in it; with `cuts`, a sentence that tells
-    another shot ("The scene transitions to...") counts too."""
+    another shot ("The scene transitions to...") counts too; with `shots`, a later sentence that names a shot size,
+    angle or lens the prompt did not ask for ("Medium shot focusing on...") counts too."""
     has_person = not invented_people(prompt, "a person")  # the detector flags any person when the prompt has none
     out = []
-    for sentence in sentences(reference):
+    for i, sentence in enumerate(sentences(reference)):
         fault = (
             "invented people"
             if invented_people(prompt, sentence) or (not has_person and _PRONOUN.search(sentence))
@@ -86,17 +87,21 @@ def sentence_faults(
             if camera_moves(prompt, sentence)
             else "another shot"
             if cuts and _CUT.search(sentence)
+            else "unasked shot type"
+            if shots and i and shot_types(prompt, sentence)
             else None
         )
         out.append((sentence, fault))
     return out
 
 
-def clean_target(prompt: str, reference: str, counts: Counter, cuts: bool = False) -> tuple[str | None, str]:
+def clean_target(
+    prompt: str, reference: str, counts: Counter, cuts: bool = False, shots: bool = False
+) -> tuple[str | None, str]:
     """(cleaned target, "") or (None, why it was dropped); `counts` gathers the sentences removed, by fault; with
-    `cuts`, sentences that tell another shot go too."""
+    `cuts`, sentences that tell another shot go too, and with `shots`, later sentences that name an unasked shot type."""
     kept = []
-    for sentence, fault in sentence_faults(prompt, reference, cuts=cuts):
+    for sentence, fault in sentence_faults(prompt, reference, cuts=cuts, shots=shots):
         if fault:
             counts[f"sentences removed: {fault}"] += 1
         else:
@@ -113,10 +118,11 @@ def clean_target(prompt: str, reference: str, counts: Counter, cuts: bool = Fals
 
 
 def build_pairs(
-    rows: list[dict], references: tuple[str, ...] = REFERENCES, cuts: bool = False
+    rows: list[dict], references: tuple[str, ...] = REFERENCES, cuts: bool = False, shots: bool = False
 ) -> tuple[list[Pair], list[Pair], dict]:
     """(train pairs, validation pairs, report of what was kept and dropped and why); each target comes from the first
-    of `references` that survives cleaning (with `cuts`, cleaning also drops sentences that tell another shot).
+    of `references` that survives cleaning (with `cuts`, cleaning also drops sentences that tell another shot; with
+    `shots`, later sentences that name an unasked shot type).
 
     The validation split is prompts.training.splits' (never trained on); its pairs are cleaned the same way so the
     validation loss measures the same task. A prompt listed under two dimensions gives one pair.
@@ -136,7 +142,7 @@ def build_pairs(
             for column in references:
                 if not row.get(column):
                     continue
-                target, why = clean_target(row["prompt"], row[column], counts, cuts)
+                target, why = clean_target(row["prompt"], row[column], counts, cuts, shots)
                 if target is None:
                     counts[f"{column}: {why}"] += 1
                 elif chosen is None:
@@ -162,7 +168,7 @@ class Preference:
     dimension: str
 
 
-def preference(prompt: str, reference: str) -> tuple[str, str, tuple[str, ...]] | str:
+def preference(prompt: str, reference: str, shots: bool = False) -> tuple[str, str, tuple[str, ...]] | str:
     """(chosen, rejected, the faults the rejected adds) from one reference rewrite of `prompt`, or why none.
 
     chosen: the reference's fault-free sentences (person traces counted too), capped at 150 words; it must keep
@@ -171,7 +177,7 @@ def preference(prompt: str, reference: str) -> tuple[str, str, tuple[str, ...]] 
     left out, so both texts end alike: the pair differs in what a sentence says, never in where the text stops (a
     rejected text that runs on past the chosen's end would teach stopping early).
     """
-    marked = sentence_faults(prompt, reference, traces=True)
+    marked = sentence_faults(prompt, reference, traces=True, shots=shots)
     if not any(f for _, f in marked):
         return "nothing to remove"
     kept = [s for s, f in marked if f is None]
@@ -196,9 +202,11 @@ def preference(prompt: str, reference: str) -> tuple[str, str, tuple[str, ...]] 
     return chosen, " ".join(rejected), tuple(faults)
 
 
-def preference_pairs(rows: list[dict], references: tuple[str, ...] = REFERENCES) -> tuple[list[Preference], dict]:
+def preference_pairs(
+    rows: list[dict], references: tuple[str, ...] = REFERENCES, shots: bool = False
+) -> tuple[list[Preference], dict]:
     """(preferences, counts) from `rows` (one side of the split): for each prompt, the first reference (in the
-    order of `references`) that gives a preference."""
+    order of `references`) that gives a preference; with `shots`, an unasked shot type is a fault too."""
     counts: Counter = Counter()
     out, seen = [], set()
     for row in rows:
@@ -209,7 +217,7 @@ def preference_pairs(rows: list[dict], references: tuple[str, ...] = REFERENCES)
         for column in references:
             if not row.get(column):
                 continue
-            made = preference(row["prompt"], row[column])
+            made = preference(row["prompt"], row[column], shots)
             if isinstance(made, str):
                 counts[f"{column}: {made}"] += 1
                 continue
