@@ -391,7 +391,7 @@ def test_with_shots_cleaning_drops_later_sentences_that_name_an_unasked_shot_typ
     assert why == "" and "Medium shot" not in target and target.endswith(SNOW.strip())
     assert target.startswith("Close-up of a red fox")  # the first sentence is kept: it carries the user's words
     assert counts["sentences removed: unasked shot type"] == 1
-    # a prompt that asks for its framing keeps it; off by default (the shipped targets)
+    # a prompt that asks for its framing keeps it; the library leaves it off unless asked (the CLI asks)
     assert "Medium shot" in clean_target("medium shot of a red fox in the snow", framed, Counter(), shots=True)[0]
     assert clean_target("a red fox in the snow", framed, Counter())[0] == framed
     # in a preference the framing sentence between the kept ones is a fault of the rejected side

@@ -356,7 +356,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--drop-cuts", action="store_true", help="cleaning also drops sentences that tell another shot")
     parser.add_argument(
-        "--drop-shots", action="store_true", help="cleaning also drops later sentences that name an unasked shot type"
+        "--keep-shots",
+        action="store_true",
+        help="cleaning leaves in the later sentences that name an unasked shot type (the adapters before 2026-12-07)",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
@@ -364,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # 1. Pairs (the validation split is never trained on) and the base model
     train_pairs, validation_pairs, report = build_pairs(
-        load_rows(args.data), PREFER[args.prefer], args.drop_cuts, args.drop_shots
+        load_rows(args.data), PREFER[args.prefer], args.drop_cuts, not args.keep_shots
     )
     print(json.dumps(report), file=sys.stderr, flush=True)
     model, tokenizer, ids = load_base(cache_root())
@@ -372,7 +374,7 @@ def main(argv: list[str] | None = None) -> None:
     # 2. Train (resumes from --run-dir), then copy the adapter and the log out
     config = TrainConfig(**{f: getattr(args, f) for f in ("lr", "batch_size", "epochs", "max_steps", "rank",
                                                           "checkpoint_every", "eval_every", "seed")})  # fmt: skip
-    info = {"prefer": args.prefer, "drop_cuts": args.drop_cuts, "drop_shots": args.drop_shots, "pairs": report}
+    info = {"prefer": args.prefer, "drop_cuts": args.drop_cuts, "drop_shots": not args.keep_shots, "pairs": report}
     train(model, tokenizer, ids, train_pairs, validation_pairs, args.run_dir, config, info=info)
     if not (args.run_dir / "checkpoint").exists():  # stopped before the first step
         return

@@ -259,9 +259,9 @@ def main(argv: list[str] | None = None) -> None:
         "--prefer", choices=sorted(PREFER), default="qwen2.5-3b", help="whose reference each chosen text comes from first"
     )
     parser.add_argument(
-        "--drop-shots",
+        "--keep-shots",
         action="store_true",
-        help="a later sentence that names an unasked shot type is a fault too (as `lora --drop-shots` cleans targets)",
+        help="a later sentence that names an unasked shot type is no fault (as `lora --keep-shots` leaves it in)",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = load_rows(args.data)
     train_rows, validation_rows = split(rows)
     references = PREFER[args.prefer]
-    train_pairs, validation_pairs, _ = build_pairs(rows, references, shots=args.drop_shots)
+    train_pairs, validation_pairs, _ = build_pairs(rows, references, shots=not args.keep_shots)
     if args.drafts:
         train_prefs, report = draft_preferences(train_pairs, load_drafts(args.drafts))
         if len(train_prefs) < len(train_pairs) // 2:
@@ -290,8 +290,8 @@ def main(argv: list[str] | None = None) -> None:
         if not train_prefs:
             parser.error(f"no preferences from the --ranked files ({report}): wrong files?")
     else:
-        train_prefs, report = preference_pairs(train_rows, references, args.drop_shots)
-    validation_prefs, validation_report = preference_pairs(validation_rows, references, args.drop_shots)
+        train_prefs, report = preference_pairs(train_rows, references, not args.keep_shots)
+    validation_prefs, validation_report = preference_pairs(validation_rows, references, not args.keep_shots)
     print(json.dumps(report), file=sys.stderr, flush=True)
 
     # 2. The base model with the --init adapter, trainable
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
                                                                "max_steps", "checkpoint_every", "eval_every", "seed")})  # fmt: skip
     data = {"train": train_prefs, "validation": validation_prefs, "validation_pairs": validation_pairs}
     drafts = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in args.drafts or args.ranked or []}
-    info = {"init": args.init.name, "prefer": args.prefer, "drop_shots": args.drop_shots, "drafts": drafts,
+    info = {"init": args.init.name, "prefer": args.prefer, "drop_shots": not args.keep_shots, "drafts": drafts,
             "preferences": {"train": report, "validation": validation_report}}  # fmt: skip
     train(peft_model, tokenizer, ids, data, args.run_dir, config, info)
     if not (args.run_dir / "checkpoint").exists():
