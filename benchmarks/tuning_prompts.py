@@ -21,10 +21,13 @@ from prompts.training.splits import prompt_hash, split
 
 
 def tuning_prompts(rows: list[dict], n: int, seed: int) -> list[tuple[str, str]]:
-    """(dimension, prompt) for `n` training-split prompts in neither the LoRA pairs nor the preference pairs."""
+    """(dimension, prompt) for `n` training-split prompts in neither the LoRA pairs nor the preference pairs, as
+    cleaned with or without the shot-type cleaning (the shipped recipe's and the earlier one's)."""
     train_rows, _ = split(rows)
-    used = {prompt_hash(p.prompt) for p in build_pairs(rows)[0]}
-    used |= {prompt_hash(p.prompt) for p in preference_pairs(train_rows)[0]}
+    used = set()
+    for shots in (False, True):
+        used |= {prompt_hash(p.prompt) for p in build_pairs(rows, shots=shots)[0]}
+        used |= {prompt_hash(p.prompt) for p in preference_pairs(train_rows, shots=shots)[0]}
     by_dimension: dict[str, list[str]] = defaultdict(list)
     for row in train_rows:
         key = prompt_hash(row["prompt"])
@@ -41,7 +44,8 @@ def tuning_prompts(rows: list[dict], n: int, seed: int) -> list[tuple[str, str]]
 
 
 def paired_prompts(rows: list[dict]) -> list[tuple[str, str]]:
-    """(dimension, prompt) of every LoRA training pair (prompts.training.pairs.build_pairs), in the pairs' order."""
+    """(dimension, prompt) of every LoRA training pair (prompts.training.pairs.build_pairs), in the pairs' order;
+    the pairs as cleaned before the shot-type cleaning (553), which the self-play recipe's drafts were written on."""
     return [(p.dimension, p.prompt) for p in build_pairs(rows)[0]]
 
 

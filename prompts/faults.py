@@ -3,7 +3,9 @@
 Every detector is a word list or a regex, deterministic and fixed before any training, so a rate
 moves only when the rewrites do. They measure; nothing in the product filters or redraws with them.
 `shot_types` came later (2026-12-07, after training): blind readers counted unasked framing ("Medium shot
-focusing on...") as the most common fault, which the camera-move detector does not count.
+focusing on...") as the most common fault, which the camera-move detector does not count. Since the sixth session
+of that day it also cleans the training targets (prompts.training.pairs), so the shipped adapter's rate of 0 partly
+measures what training removed; the readers' framing counts in benchmarks/RESULTS.md are the check.
 """
 
 from __future__ import annotations

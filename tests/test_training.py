@@ -399,3 +399,39 @@ def test_with_shots_cleaning_drops_later_sentences_that_name_an_unasked_shot_typ
     chosen, rejected, faults = preference("a red fox in the snow", between, shots=True)
     assert chosen == TARGET + SNOW and rejected == between and faults == ("unasked shot type",)
     assert preference("a red fox in the snow", between) == "nothing to remove"
+
+
+@pytest.mark.parametrize("module", ["lora", "preference"])
+def test_both_training_commands_clean_shot_types_unless_told_to_keep_them(module, monkeypatch):
+    import importlib
+
+    import prompts.training.pairs as pairs
+
+    command = importlib.import_module(f"prompts.training.{module}")
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def build_pairs(rows, references=pairs.REFERENCES, cuts=False, shots=False):
+        seen.append(("pairs", shots))
+        if module == "lora":
+            raise Stop
+        return [], [], {}
+
+    def preference_pairs(rows, references=pairs.REFERENCES, shots=False):
+        seen.append(("preferences", shots))
+        if len(seen) == 3:  # the training split's, then the validation split's: stop before loading the model
+            raise Stop
+        return [], {}
+
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # leave this process's threads as they are
+    monkeypatch.setattr(pairs, "load_rows", lambda path: [])
+    monkeypatch.setattr(pairs, "build_pairs", build_pairs)
+    monkeypatch.setattr(pairs, "preference_pairs", preference_pairs)
+    for argv, shots in (([], True), (["--keep-shots"], False)):
+        seen.clear()
+        with pytest.raises(Stop):
+            command.main(argv)
+        assert seen and all(flag is shots for _, flag in seen), (argv, seen)
+        assert len(seen) == (1 if module == "lora" else 3)

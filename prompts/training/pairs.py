@@ -5,7 +5,10 @@ Each prompt gives at most one pair. Its target is the Qwen2.5-3B rewrite (made w
 Wan expects) when that survives cleaning, else GPT-4's (`PREFER["gpt4"]` reverses the order). Cleaning uses the
 reader-visible fault detectors of `prompts.faults` on the TARGETS only (never on model outputs): a sentence with a
 person the prompt did not ask for, a sound, smell or taste, or a camera move the prompt did not ask for is removed,
-and so is a sentence with he/she/his/her when the prompt has no person (the invented person's later sentences). Then
+and so is a sentence with he/she/his/her when the prompt has no person (the invented person's later sentences).
+Two options remove more: `shots`, a sentence after the first that names a shot size, angle or lens the prompt did not
+ask for (the training commands' default since 2026-12-07; `--keep-shots` turns it off), and `cuts`, a sentence that
+tells another shot (`lora --drop-cuts`). Then
 the target is capped at the Wan preset's 150 words by dropping trailing sentences, and dropped when it has under 50
 words or loses one of the user's content words (`prompts.preservation`).
 """

@@ -1,5 +1,6 @@
 """A preference step (DPO) on top of the LoRA adapter: the rewriter learns to leave out the sentences that add people,
-sounds, smells, tastes or camera moves the prompt did not ask for.
+sounds, smells, tastes, camera moves or (after the first sentence) shot types the prompt did not ask for
+(`--keep-shots`: shot types are no fault).
 
 `python -m prompts.training.preference [--init DIR] [--run-dir DIR] [--adapter-out DIR] ...` continues the adapter
 `--init` (the first training's, prompts.training.lora) on pairs from the training split only
