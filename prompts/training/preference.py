@@ -280,8 +280,8 @@ def main(argv: list[str] | None = None) -> None:
     # 1. Preferences from the training split only; the validation split's are scored, never trained on
     rows = load_rows(args.data)
     train_rows, validation_rows = split(rows)
-    references = PREFER[args.prefer]
-    train_pairs, validation_pairs, _ = build_pairs(rows, references, shots=not args.keep_shots)
+    references, shots = PREFER[args.prefer], not args.keep_shots
+    train_pairs, validation_pairs, _ = build_pairs(rows, references, shots=shots)
     if args.drafts:
         train_prefs, report = draft_preferences(train_pairs, load_drafts(args.drafts))
         if len(train_prefs) < len(train_pairs) // 2:
@@ -291,8 +291,8 @@ def main(argv: list[str] | None = None) -> None:
         if not train_prefs:
             parser.error(f"no preferences from the --ranked files ({report}): wrong files?")
     else:
-        train_prefs, report = preference_pairs(train_rows, references, not args.keep_shots)
-    validation_prefs, validation_report = preference_pairs(validation_rows, references, not args.keep_shots)
+        train_prefs, report = preference_pairs(train_rows, references, shots)
+    validation_prefs, validation_report = preference_pairs(validation_rows, references, shots)
     print(json.dumps(report), file=sys.stderr, flush=True)
 
     # 2. The base model with the --init adapter, trainable
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
                                                                "max_steps", "checkpoint_every", "eval_every", "seed")})  # fmt: skip
     data = {"train": train_prefs, "validation": validation_prefs, "validation_pairs": validation_pairs}
     drafts = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in args.drafts or args.ranked or []}
-    info = {"init": args.init.name, "prefer": args.prefer, "drop_shots": not args.keep_shots, "drafts": drafts,
+    info = {"init": args.init.name, "prefer": args.prefer, "drop_shots": shots, "drafts": drafts,
             "preferences": {"train": report, "validation": validation_report}}  # fmt: skip
     train(peft_model, tokenizer, ids, data, args.run_dir, config, info)
     if not (args.run_dir / "checkpoint").exists():
